@@ -1,0 +1,3 @@
+"""loraforge: self-hosted LoRA fine-tuning."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,54 @@
+"""A rich progress bar fed by a training run: steps, epoch, latest loss and eval metric."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+class RichReporter:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("epoch {task.fields[epoch]:.2f}"),
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("{task.fields[eval]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task = None
+
+    def started(self, *, experiment_id: str, total_steps: int, epochs: int) -> None:
+        self.progress.start()
+        self.task = self.progress.add_task(
+            "training", total=total_steps, epoch=0.0, loss="-", eval=""
+        )
+
+    def step(self, *, step: int, epoch: float, loss: float | None) -> None:
+        if self.task is not None:
+            shown = f"{loss:.4f}" if loss is not None else "-"
+            self.progress.update(self.task, completed=step, epoch=epoch, loss=shown)
+
+    def evaluated(self, *, epoch: float, metrics: dict[str, float]) -> None:
+        accuracy = metrics.get("eval_accuracy")
+        f1 = metrics.get("eval_f1_macro")
+        if self.task is not None and accuracy is not None and f1 is not None:
+            self.progress.update(self.task, eval=f"acc {accuracy:.3f} f1 {f1:.3f}")
+            self.console.print(
+                f"  epoch {epoch:.0f}: eval accuracy {accuracy:.4f}, macro-F1 {f1:.4f}"
+            )
+
+    def finished(self) -> None:
+        self.progress.stop()

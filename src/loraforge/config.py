@@ -1,0 +1,193 @@
+"""Training configuration: pydantic models, read from and written to YAML.
+
+Every section forbids unknown keys, so a typo (``lora.rank``) is refused with the key's
+name instead of being silently ignored. Defaults are the measured ones from the README's
+"Defaults" section: a user who changes nothing gets a good model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from loraforge.errors import ConfigError
+
+EXPERIMENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelSection(_Section):
+    base_model: str = Field(
+        default="minilm-l6",
+        min_length=1,
+        description="A catalog name (see `loraforge models`), a Hugging Face id or a local folder.",
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        default="auto", description="auto picks CUDA, then Apple MPS, then CPU."
+    )
+
+
+class DataSection(_Section):
+    train_file: Path
+    eval_file: Path | None = None
+    eval_split: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=0.5,
+        description="Share of train_file held out for evaluation when there is no eval_file "
+        "(0.1 if neither is given).",
+    )
+    text_column: str = "text"
+    label_column: str = "label"
+    max_length: int = Field(default=128, ge=8, le=4096)
+
+    @model_validator(mode="after")
+    def _one_eval_source(self) -> DataSection:
+        if self.eval_file is not None and self.eval_split is not None:
+            raise ValueError("give either data.eval_file or data.eval_split, not both")
+        return self
+
+    def effective_eval_split(self) -> float | None:
+        if self.eval_file is not None:
+            return None
+        return self.eval_split if self.eval_split is not None else 0.1
+
+
+class LoraSection(_Section):
+    r: int = Field(default=8, ge=1, le=512)
+    alpha: float = Field(default=16, gt=0)
+    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    target_modules: list[str] | str | None = Field(
+        default=None,
+        description="Module names (or one regex) to adapt; null picks the architecture's default.",
+    )
+
+
+class TrainingSection(_Section):
+    epochs: int = Field(default=3, ge=1, le=1000)
+    batch_size: int = Field(default=32, ge=1, le=4096)
+    eval_batch_size: int = Field(default=64, ge=1, le=4096)
+    gradient_accumulation_steps: int = Field(default=1, ge=1, le=1024)
+    learning_rate: float = Field(default=2.0e-3, gt=0, le=1.0)
+    warmup_ratio: float = Field(default=0.1, ge=0.0, lt=1.0)
+    weight_decay: float = Field(default=0.01, ge=0.0, le=1.0)
+    seed: int = 42
+    max_train_samples: int | None = Field(default=None, ge=2)
+    max_eval_samples: int | None = Field(default=None, ge=2)
+    metric_for_best: Literal["accuracy", "f1_macro"] = "f1_macro"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        default="auto",
+        description="auto: bf16 where the hardware runs it natively (recent CUDA GPUs, "
+        "CPUs with AVX-512 BF16), else fp32.",
+    )
+    group_by_length: bool = Field(
+        default=True, description="Batch texts of similar length together: less padding."
+    )
+    logging_steps: int = Field(default=10, ge=1)
+
+
+class TrainConfig(_Section):
+    experiment_name: str = Field(pattern=EXPERIMENT_NAME_PATTERN)
+    model: ModelSection = ModelSection()
+    data: DataSection
+    lora: LoraSection = LoraSection()
+    training: TrainingSection = TrainingSection()
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+    def flat(self) -> dict[str, Any]:
+        """Dotted keys to values, for MLflow params and side-by-side comparison."""
+        return flatten(self.model_dump(mode="json"))
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{dotted}."))
+        else:
+            out[dotted] = value
+    return out
+
+
+def apply_override(tree: dict[str, Any], assignment: str) -> None:
+    """Apply one ``dotted.key=value`` to a raw config tree; the value is parsed as YAML."""
+    key, sep, raw_value = assignment.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(
+            f"--set {assignment!r} is not of the form key=value",
+            hint="Example: --set training.epochs=1",
+        )
+    try:
+        value = yaml.safe_load(raw_value) if raw_value.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"--set {key}: the value {raw_value!r} is not valid YAML ({exc})"
+        ) from exc
+    node = tree
+    parts = key.split(".")
+    for depth, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            where = ".".join(parts[: depth + 1])
+            raise ConfigError(f"--set {key}: {where} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{where}: unknown key")
+        elif item["type"] == "missing":
+            lines.append(f"{where}: required key is missing")
+        else:
+            given = item.get("input")
+            shown = "" if isinstance(given, dict) else f" (got {given!r})"
+            lines.append(f"{where}: {item['msg']}{shown}")
+    return "\n".join(f"  - {line}" for line in lines)
+
+
+def config_from_tree(tree: Any, *, source: str) -> TrainConfig:
+    if not isinstance(tree, dict):
+        raise ConfigError(
+            f"{source}: the config must be a YAML mapping of sections, not {type(tree).__name__}"
+        )
+    try:
+        return TrainConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"{source} is not a valid training config:\n{describe_validation_error(exc)}",
+            hint="See configs/demo.yaml for every key with its default.",
+        ) from None
+
+
+def load_config(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    if not path.is_file():
+        raise ConfigError(
+            f"config file {path} does not exist",
+            hint="Check the path, or start from configs/demo.yaml.",
+        )
+    try:
+        tree = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if tree is None:
+        tree = {}
+    if isinstance(tree, dict):
+        for assignment in overrides:
+            apply_override(tree, assignment)
+    return config_from_tree(tree, source=str(path))

@@ -1,0 +1,1 @@
+"""Data sets: loading, validation, analysis, versioning, splitting and the demo corpus."""

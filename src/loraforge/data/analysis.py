@@ -1,0 +1,45 @@
+"""Distribution analysis: rows, label shares, text lengths in characters and tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from loraforge.data.validation import TokenCounter
+from loraforge.data.versioning import dataset_version
+
+
+def _length_stats(lengths: list[int] | pd.Series) -> dict[str, float]:
+    values = np.asarray(lengths, dtype=float)
+    return {
+        "min": int(values.min()),
+        "mean": round(float(values.mean()), 1),
+        "median": float(np.median(values)),
+        "p95": float(np.percentile(values, 95)),
+        "max": int(values.max()),
+    }
+
+
+def analyze_frame(
+    frame: pd.DataFrame, *, count_tokens: TokenCounter | None = None
+) -> dict[str, Any]:
+    usable = frame.dropna(subset=["text", "label"])
+    counts = usable["label"].map(str).value_counts()
+    total = int(counts.sum())
+    result: dict[str, Any] = {
+        "rows": len(frame),
+        "version": dataset_version(usable["text"], usable["label"])
+        if len(usable) == len(frame)
+        else None,
+        "labels": {
+            str(label): {"count": int(n), "share": round(n / total, 4)}
+            for label, n in counts.items()
+        },
+        "chars": _length_stats(usable["text"].map(len)) if total else None,
+        "tokens": None,
+    }
+    if count_tokens is not None and total:
+        result["tokens"] = _length_stats(count_tokens(list(usable["text"])))
+    return result

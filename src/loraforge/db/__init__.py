@@ -1,0 +1,1 @@
+"""The experiment database: SQLAlchemy engine and sessions, ORM models, Alembic migrations."""

@@ -1,0 +1,55 @@
+"""Errors a user can cause. Each says what was wrong and how to fix it.
+
+They are mapped to CLI exit codes (and later HTTP statuses) in one place each:
+``EXIT_CODES`` below for the CLI.
+"""
+
+from __future__ import annotations
+
+
+class LoraforgeError(Exception):
+    """Base of every error that is the user's to fix, not a bug of ours."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n{self.hint}" if self.hint else self.message
+
+
+class DatasetError(LoraforgeError):
+    """A data set that cannot be used: missing, unreadable, or failing validation."""
+
+
+class ConfigError(LoraforgeError):
+    """A training config with an unknown key, a wrong type or an impossible value."""
+
+
+class NotFound(LoraforgeError):
+    """An object (experiment, model, file) that does not exist."""
+
+
+class Forbidden(LoraforgeError):
+    """An object that exists but is not the caller's to use."""
+
+
+class TrainingError(LoraforgeError):
+    """A training run that failed for a reason the user can act on (e.g. out of memory)."""
+
+
+EXIT_CODES: dict[type[LoraforgeError], int] = {
+    DatasetError: 2,
+    ConfigError: 2,
+    NotFound: 3,
+    Forbidden: 4,
+    TrainingError: 5,
+}
+
+
+def exit_code_for(error: LoraforgeError) -> int:
+    for cls in type(error).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return 1

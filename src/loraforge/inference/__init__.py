@@ -1,0 +1,1 @@
+"""Predictions from a fine-tuned experiment."""

@@ -1,0 +1,1 @@
+"""Base models: the catalog of friendly names, LoRA targets per architecture, device choice."""

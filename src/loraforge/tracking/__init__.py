@@ -1,0 +1,1 @@
+"""Tracking: experiment records in our database and the bridge to MLflow."""

@@ -1,0 +1,98 @@
+"""Trainer callbacks: progress, log lines, MLflow metrics and training-only throughput."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from transformers import TrainerCallback
+
+from loraforge.tracking.mlflow_bridge import MlflowRun
+from loraforge.training.progress import ProgressReporter
+
+logger = logging.getLogger("loraforge.training")
+
+
+class ReportingCallback(TrainerCallback):
+    """Feeds the progress reporter, ``logs.txt`` and MLflow from the Trainer's events."""
+
+    def __init__(
+        self, *, experiment_id: str, reporter: ProgressReporter, mlflow_run: MlflowRun
+    ) -> None:
+        self.experiment_id = experiment_id
+        self.reporter = reporter
+        self.mlflow_run = mlflow_run
+        self.latest_loss: float | None = None
+        self.history: list[dict[str, float]] = []
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        logger.info(
+            "training %s: %d steps over %d epoch(s)",
+            self.experiment_id,
+            state.max_steps,
+            args.num_train_epochs,
+        )
+        self.reporter.started(
+            experiment_id=self.experiment_id,
+            total_steps=state.max_steps,
+            epochs=int(args.num_train_epochs),
+        )
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.reporter.step(step=state.global_step, epoch=state.epoch or 0.0, loss=self.latest_loss)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        if "loss" in logs:
+            self.latest_loss = float(logs["loss"])
+            self.reporter.step(
+                step=state.global_step, epoch=state.epoch or 0.0, loss=self.latest_loss
+            )
+            logger.info(
+                "step %d/%d epoch %.2f loss %.4f lr %.3g",
+                state.global_step,
+                state.max_steps,
+                state.epoch or 0.0,
+                self.latest_loss,
+                float(logs.get("learning_rate", 0.0)),
+            )
+        numeric = {
+            k: float(v)
+            for k, v in logs.items()
+            if isinstance(v, int | float) and k not in ("epoch", "step")
+        }
+        self.mlflow_run.log_metrics(numeric, step=state.global_step)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        metrics = {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, int | float)}
+        epoch = float(state.epoch or 0.0)
+        entry = {"epoch": round(epoch, 4), "step": state.global_step, **metrics}
+        if self.latest_loss is not None:
+            entry["train_loss"] = self.latest_loss
+        self.history.append(entry)
+        self.reporter.evaluated(epoch=epoch, metrics=metrics)
+        logger.info(
+            "epoch %.2f eval: %s",
+            epoch,
+            ", ".join(
+                f"{k.removeprefix('eval_')}={v:.4f}"
+                for k, v in metrics.items()
+                if "runtime" not in k
+            ),
+        )
+
+
+class ThroughputCallback(TrainerCallback):
+    """Time spent in training epochs only: per-epoch evaluation and saving are excluded."""
+
+    def __init__(self) -> None:
+        self.train_seconds = 0.0
+        self._epoch_started: float | None = None
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self._epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self._epoch_started is not None:
+            self.train_seconds += time.perf_counter() - self._epoch_started
+            self._epoch_started = None

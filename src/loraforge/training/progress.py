@@ -1,0 +1,29 @@
+"""What a training run tells whoever watches it: the CLI's progress bar, later a job's row."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class ProgressReporter(Protocol):
+    def started(self, *, experiment_id: str, total_steps: int, epochs: int) -> None: ...
+
+    def step(self, *, step: int, epoch: float, loss: float | None) -> None: ...
+
+    def evaluated(self, *, epoch: float, metrics: dict[str, float]) -> None: ...
+
+    def finished(self) -> None: ...
+
+
+class SilentReporter:
+    def started(self, *, experiment_id: str, total_steps: int, epochs: int) -> None:
+        pass
+
+    def step(self, *, step: int, epoch: float, loss: float | None) -> None:
+        pass
+
+    def evaluated(self, *, epoch: float, metrics: dict[str, float]) -> None:
+        pass
+
+    def finished(self) -> None:
+        pass
