@@ -70,10 +70,10 @@ def check_frame(
         report.errors.append("the file has a header but no rows")
         return
 
-    empty_text = frame["text"].map(lambda t: t is None or not str(t).strip())
+    empty_text = frame["text"].map(lambda t: pd.isna(t) or not str(t).strip())
     if empty_text.any():
         report.errors.append(f"{int(empty_text.sum())} empty text(s) at row(s) {_rows(empty_text)}")
-    missing_label = frame["label"].map(lambda v: v is None or str(v).strip() == "")
+    missing_label = frame["label"].map(lambda v: pd.isna(v) or not str(v).strip())
     if missing_label.any():
         report.errors.append(
             f"{int(missing_label.sum())} missing label(s) at row(s) {_rows(missing_label)}"

@@ -13,18 +13,23 @@ from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
-# MLflow announces its store migrations at INFO on its own console handler; a CLI user
-# should see our progress bar, not that.
-logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+def _client(tracking_uri: str):
+    from mlflow.tracking import MlflowClient
+
+    # MLflow sets up its own console logger on import and announces store migrations at
+    # INFO; a CLI user should see our progress bar, not that.
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    return MlflowClient(tracking_uri=tracking_uri)
+
 
 _PARAM_VALUE_LIMIT = 6000
 
 
 class MlflowRun:
     def __init__(self, *, tracking_uri: str, artifact_root: Path, experiment_name: str) -> None:
-        from mlflow.tracking import MlflowClient
-
-        self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.client = _client(tracking_uri)
         self.experiment_id = self._experiment_id(experiment_name, artifact_root)
         self.run_id: str | None = None
 
@@ -71,9 +76,7 @@ class MlflowRun:
 
 def run_summary(*, tracking_uri: str, run_id: str) -> dict[str, Any]:
     """Status, params and latest metrics of one run (for tests and `experiments show`)."""
-    from mlflow.tracking import MlflowClient
-
-    run = MlflowClient(tracking_uri=tracking_uri).get_run(run_id)
+    run = _client(tracking_uri).get_run(run_id)
     return {
         "status": run.info.status,
         "artifact_uri": run.info.artifact_uri,
@@ -84,13 +87,9 @@ def run_summary(*, tracking_uri: str, run_id: str) -> dict[str, Any]:
 
 
 def metric_history(*, tracking_uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
-    from mlflow.tracking import MlflowClient
-
-    history = MlflowClient(tracking_uri=tracking_uri).get_metric_history(run_id, key)
+    history = _client(tracking_uri).get_metric_history(run_id, key)
     return [(m.step, m.value) for m in history]
 
 
 def list_artifacts(*, tracking_uri: str, run_id: str, path: str | None = None) -> list[str]:
-    from mlflow.tracking import MlflowClient
-
-    return [a.path for a in MlflowClient(tracking_uri=tracking_uri).list_artifacts(run_id, path)]
+    return [a.path for a in _client(tracking_uri).list_artifacts(run_id, path)]

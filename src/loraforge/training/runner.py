@@ -25,6 +25,7 @@ from loraforge.models.artifacts import ModelMeta, write_model_meta
 from loraforge.models.catalog import ResolvedModel, resolve_base_model
 from loraforge.settings import Settings, get_settings
 from loraforge.tracking import experiments
+from loraforge.tracking.mlflow_bridge import MlflowRun
 from loraforge.training.checkpoints import Checkpoint, Retention, apply_retention
 from loraforge.training.inputs import RunInputs, prepare_inputs
 from loraforge.training.progress import ProgressReporter, SilentReporter
@@ -117,14 +118,18 @@ def run_training(
         config=config.model_dump(mode="json"),
         results_dir=str(partial),
     )
-    mlflow_run = None
+    mlflow_run = MlflowRun(
+        tracking_uri=settings.resolved_mlflow_tracking_uri(),
+        artifact_root=settings.resolved_mlflow_artifact_root(),
+        experiment_name=config.experiment_name,
+    )
     try:
         with run_log_file(partial / "logs.txt"):
             try:
                 inputs = prepare_inputs(config)
                 resolved = resolve_base_model(config.model.base_model)
-                mlflow_run, metrics = _run(
-                    config, settings, reporter, experiment_id, partial, inputs, resolved, db_url
+                metrics = _run(
+                    config, reporter, experiment_id, partial, inputs, resolved, db_url, mlflow_run
                 )
             except BaseException as error:
                 logger.error("run %s failed: %s", experiment_id, describe_failure(error))
@@ -137,8 +142,7 @@ def run_training(
         experiments.mark_failed(
             db_url, experiment_id, error=describe_failure(error), results_dir=str(failed)
         )
-        if mlflow_run is not None:
-            mlflow_run.finish(succeeded=False)
+        mlflow_run.finish(succeeded=False)
         user_error = _as_user_error(error)
         if user_error is error:
             raise
@@ -154,17 +158,16 @@ def run_training(
 
 def _run(
     config: TrainConfig,
-    settings: Settings,
     reporter: ProgressReporter,
     experiment_id: str,
     folder: Path,
     inputs: RunInputs,
     resolved: ResolvedModel,
     db_url: str,
-):
+    mlflow_run: MlflowRun,
+) -> dict[str, Any]:
     # Heavy imports live here so that `loraforge --help` and the API never load torch.
     from loraforge.models.device import select_device, select_precision
-    from loraforge.tracking.mlflow_bridge import MlflowRun
 
     device = select_device(config.model.device)
     precision = select_precision(config.training.precision, device)
@@ -190,11 +193,6 @@ def _run(
         len(inputs.eval),
         inputs.labels,
     )
-    mlflow_run = MlflowRun(
-        tracking_uri=settings.resolved_mlflow_tracking_uri(),
-        artifact_root=settings.resolved_mlflow_artifact_root(),
-        experiment_name=config.experiment_name,
-    )
     run_id = mlflow_run.start(
         run_name=experiment_id,
         params=config.flat(),
@@ -217,7 +215,7 @@ def _run(
     mlflow_run.log_artifact(folder / "config.yaml")
     mlflow_run.log_artifact(folder / "metrics.json")
     mlflow_run.log_artifacts(folder / "artifacts" / "final_model", artifact_path="final_model")
-    return mlflow_run, metrics
+    return metrics
 
 
 def _fine_tune(
