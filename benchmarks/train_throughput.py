@@ -249,6 +249,13 @@ def main() -> None:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     device = select_device("auto")
+    # Measured first, before any training has warmed or loaded the machine.
+    peaks = {
+        "fp32": matmul_flops_per_second(torch.float32, device),
+        "bf16": matmul_flops_per_second(torch.bfloat16, device),
+    }
+    if device == "cuda":
+        peaks["fp16"] = matmul_flops_per_second(torch.float16, device)
     source = resolve_base_model("minilm-l6").path_or_id
     tokenizer = AutoTokenizer.from_pretrained(source)
     with tempfile.TemporaryDirectory() as tmp:
@@ -279,12 +286,6 @@ def main() -> None:
         runs["hand loop"] = hand_loop(source, tokenizer, train, evaluation, labels, device)
 
     flops_per_token = training_flops_per_token(runs["plain Trainer"]["model"], mean_length)
-    peaks = {
-        "fp32": matmul_flops_per_second(torch.float32, device),
-        "bf16": matmul_flops_per_second(torch.bfloat16, device),
-    }
-    if device == "cuda":
-        peaks["fp16"] = matmul_flops_per_second(torch.float16, device)
     baseline = runs["plain Trainer"]
     rows = []
     for name, run in runs.items():

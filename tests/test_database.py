@@ -1,0 +1,70 @@
+"""The experiment database on SQLite (embedded default) and on a real PostgreSQL server."""
+
+import socket
+import uuid
+
+import pytest
+from sqlalchemy import inspect, text
+
+from loraforge.db.engine import get_engine
+from loraforge.errors import NotFound
+from loraforge.tracking import experiments
+
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def _exercise(url: str) -> None:
+    values = dict(
+        name="db", base_model="minilm-l6", config={"training": {"epochs": 1}}, results_dir="/r"
+    )
+    experiments.create(url, id="db-1", **values)
+    experiments.create(url, id="db-2", **values)
+    experiments.update(url, "db-1", labels=[0, 1], train_dataset_version="a" * 64)
+    experiments.mark_succeeded(
+        url, "db-1", metrics={"final": {"accuracy": 0.9}}, results_dir="/r/db-1"
+    )
+    experiments.mark_failed(url, "db-2", error="out of memory", results_dir="/r/db-2.failed")
+    assert experiments.get(url, "latest").id == "db-1"
+    record = experiments.get(url, "db-1")
+    assert record.labels == [0, 1] and record.metrics == {"final": {"accuracy": 0.9}}
+    assert [r.id for r in experiments.list_experiments(url, status="failed")] == ["db-2"]
+    assert experiments.get(url, "db-2").error == "out of memory"
+    with pytest.raises(NotFound):
+        experiments.update(url, "nope", status="failed")
+
+
+def test_sqlite_schema_is_migrated_and_usable(tmp_path):
+    url = f"sqlite:///{tmp_path / 'sub' / 'loraforge.db'}"
+    engine = get_engine(url)
+    assert "experiments" in inspect(engine).get_table_names()
+    with engine.connect() as connection:
+        assert (
+            connection.execute(text("select version_num from alembic_version")).scalar() == "0001"
+        )
+    _exercise(url)
+
+
+def _postgres_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _postgres_answers(), reason="no PostgreSQL server on 127.0.0.1:5432")
+def test_postgresql_schema_is_migrated_and_usable():
+    from sqlalchemy import create_engine
+
+    name = f"loraforge_test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        _exercise(url)
+    finally:
+        get_engine(url).dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}"'))
+        admin.dispose()
