@@ -4,12 +4,13 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from conftest import tiny_config_tree
 
 from loraforge.config import TrainConfig, config_from_tree
 from loraforge.data.validation import validate_file
-from loraforge.errors import ConfigError, DatasetError
+from loraforge.errors import ConfigError, DatasetError, TrainingError
 from loraforge.tracking import experiments
 from loraforge.tracking.mlflow_bridge import list_artifacts, metric_history, run_summary
 from loraforge.training.runner import run_training
@@ -179,23 +180,36 @@ def test_failed_run_is_recorded_and_leaves_no_success_folder(
         assert summary["status"] == "FAILED"
 
 
-def test_interrupted_run_is_recorded_as_failed(tiny_model_dir, data_files, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("raised", "expected", "reason"),
+    [
+        (KeyboardInterrupt(), KeyboardInterrupt, "interrupted by the user"),
+        (torch.OutOfMemoryError("CUDA out of memory"), TrainingError, "training ran out of memory"),
+    ],
+)
+def test_run_dying_mid_training_is_recorded_as_failed(
+    tiny_model_dir, data_files, tmp_path, monkeypatch, raised, expected, reason
+):
     from conftest import make_settings
 
     from loraforge.training import callbacks
 
     settings = make_settings(tmp_path)
 
-    def interrupt(self, args, state, control, **kwargs):
-        if state.global_step == 2:
-            raise KeyboardInterrupt
+    def die(self, args, state, control, **kwargs):
+        if state.global_step == 8:  # after the first epoch's checkpoint
+            raise raised
 
-    monkeypatch.setattr(callbacks.ThroughputCallback, "on_step_end", interrupt, raising=False)
-    with pytest.raises(KeyboardInterrupt):
-        run_training(
-            config_from_tree(tiny_config_tree(tiny_model_dir, data_files), source="t"),
-            settings=settings,
-        )
+    monkeypatch.setattr(callbacks.ThroughputCallback, "on_step_end", die, raising=False)
+    config = config_from_tree(tiny_config_tree(tiny_model_dir, data_files), source="t")
+    with pytest.raises(expected):
+        run_training(config, settings=settings)
     [record] = experiments.list_experiments(settings.resolved_database_url())
-    assert record.status == "failed" and record.error == "interrupted by the user"
+    assert record.status == "failed" and record.error.startswith(reason)
     assert not (settings.resolved_results_dir() / record.id).exists()
+    failed = _failed_folder(settings, record.id)
+    assert not (failed / "artifacts").exists() and not (failed / "metrics.json").exists()
+    summary = run_summary(
+        tracking_uri=settings.resolved_mlflow_tracking_uri(), run_id=record.mlflow_run_id
+    )
+    assert summary["status"] == "FAILED"

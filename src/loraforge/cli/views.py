@@ -112,7 +112,7 @@ def experiment_detail(console: Console, r: ExperimentRecord) -> None:
         )
         for h in history:
             table.add_row(
-                fmt(h.get("epoch")),
+                f"{h.get('epoch', 0):.2f}",
                 fmt(h.get("step")),
                 fmt(h.get("train_loss")),
                 fmt(h.get("eval_loss")),

@@ -118,14 +118,15 @@ def run_training(
         config=config.model_dump(mode="json"),
         results_dir=str(partial),
     )
-    mlflow_run = MlflowRun(
-        tracking_uri=settings.resolved_mlflow_tracking_uri(),
-        artifact_root=settings.resolved_mlflow_artifact_root(),
-        experiment_name=config.experiment_name,
-    )
+    mlflow_run: MlflowRun | None = None
     try:
         with run_log_file(partial / "logs.txt"):
             try:
+                mlflow_run = MlflowRun(
+                    tracking_uri=settings.resolved_mlflow_tracking_uri(),
+                    artifact_root=settings.resolved_mlflow_artifact_root(),
+                    experiment_name=config.experiment_name,
+                )
                 inputs = prepare_inputs(config)
                 resolved = resolve_base_model(config.model.base_model)
                 metrics = _run(
@@ -135,15 +136,15 @@ def run_training(
                 logger.error("run %s failed: %s", experiment_id, describe_failure(error))
                 raise
     except BaseException as error:
+        user_error = _as_user_error(error)
+        reason = describe_failure(user_error)
         failed = root / f"{experiment_id}.failed"
         shutil.rmtree(partial / "artifacts", ignore_errors=True)
-        (partial / "error.txt").write_text(describe_failure(error) + "\n", encoding="utf-8")
+        (partial / "error.txt").write_text(reason + "\n", encoding="utf-8")
         partial.rename(failed)
-        experiments.mark_failed(
-            db_url, experiment_id, error=describe_failure(error), results_dir=str(failed)
-        )
-        mlflow_run.finish(succeeded=False)
-        user_error = _as_user_error(error)
+        experiments.mark_failed(db_url, experiment_id, error=reason, results_dir=str(failed))
+        if mlflow_run is not None:
+            mlflow_run.finish(succeeded=False)
         if user_error is error:
             raise
         raise user_error from error
@@ -329,9 +330,11 @@ def _fine_tune(
     # With tqdm off, the Trainer prints every log dict to stdout; our reporter shows progress.
     trainer.remove_callback(PrinterCallback)
     started = time.perf_counter()
-    train_output = trainer.train()
+    try:
+        train_output = trainer.train()
+    finally:
+        reporter.finished()
     wall_seconds = time.perf_counter() - started
-    reporter.finished()
 
     prediction = trainer.predict(eval_set)
     predicted = prediction.predictions.argmax(axis=-1)
