@@ -213,3 +213,15 @@ def test_run_dying_mid_training_is_recorded_as_failed(
         tracking_uri=settings.resolved_mlflow_tracking_uri(), run_id=record.mlflow_run_id
     )
     assert summary["status"] == "FAILED"
+
+
+def test_unreachable_hub_model_fails_fast_with_a_hint(monkeypatch):
+    from loraforge.models import loading
+    from loraforge.models.catalog import resolve_base_model
+
+    monkeypatch.setattr(loading, "_hub_reachable", lambda: False)
+    monkeypatch.setattr(loading, "_cached", lambda resolved: False)
+    with pytest.raises(ConfigError, match="hub cannot be reached") as caught:
+        loading.load_classifier(resolve_base_model("roberta-base"), ["a", "b"])
+    assert "minilm-l6" in caught.value.hint
+    loading.ensure_loadable(resolve_base_model("minilm-l6"))  # bundled: never needs the hub

@@ -17,8 +17,9 @@ from typer.core import TyperGroup
 
 from loraforge.errors import DatasetError, LoraforgeError, exit_code_for
 
-console = Console()
-errors = Console(stderr=True)
+# soft_wrap: a message or an id is never broken across lines, even when output is piped.
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 class _Group(TyperGroup):
@@ -126,7 +127,7 @@ def data_analyze(
     from loraforge.data.loading import Columns, read_table, select_columns
     from loraforge.data.tokens import token_counter
 
-    frame = select_columns(read_table(file), Columns(text_column, label_column), source=file.name)
+    frame = select_columns(read_table(file), Columns(text_column, label_column), source=str(file))
     counter, why_not = token_counter(model)
     result = analyze_frame(frame, count_tokens=counter)
     if as_json:

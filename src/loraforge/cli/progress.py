@@ -17,12 +17,9 @@ class RichReporter:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=24),
             MofNCompleteColumn(),
-            TextColumn("epoch {task.fields[epoch]:.2f}"),
-            TextColumn("loss {task.fields[loss]}"),
-            TextColumn("{task.fields[eval]}"),
+            TextColumn("epoch {task.fields[epoch]:.2f} loss {task.fields[loss]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=console,
@@ -32,9 +29,7 @@ class RichReporter:
 
     def started(self, *, experiment_id: str, total_steps: int, epochs: int) -> None:
         self.progress.start()
-        self.task = self.progress.add_task(
-            "training", total=total_steps, epoch=0.0, loss="-", eval=""
-        )
+        self.task = self.progress.add_task("training", total=total_steps, epoch=0.0, loss="-")
 
     def step(self, *, step: int, epoch: float, loss: float | None) -> None:
         if self.task is not None:
@@ -44,9 +39,8 @@ class RichReporter:
     def evaluated(self, *, epoch: float, metrics: dict[str, float]) -> None:
         accuracy = metrics.get("eval_accuracy")
         f1 = metrics.get("eval_f1_macro")
-        if self.task is not None and accuracy is not None and f1 is not None:
-            self.progress.update(self.task, eval=f"acc {accuracy:.3f} f1 {f1:.3f}")
-            self.console.print(
+        if accuracy is not None and f1 is not None:
+            self.progress.console.print(
                 f"  epoch {epoch:.0f}: eval accuracy {accuracy:.4f}, macro-F1 {f1:.4f}"
             )
 

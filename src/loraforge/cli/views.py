@@ -59,13 +59,13 @@ def experiment_table(console: Console, records: list[ExperimentRecord]) -> None:
         final = (r.metrics or {}).get("final", {})
         colour = {"succeeded": "green", "failed": "red"}.get(r.status, "yellow")
         table.add_row(
-            r.id,
             f"[{colour}]{r.status}[/{colour}]",
             r.base_model,
             fmt(r.train_rows),
             fmt(final.get("accuracy")),
             fmt(final.get("f1_macro")),
-            r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            r.created_at.strftime("%Y-%m-%d %H:%M"),
+            r.id,
         )
     console.print(table)
 

@@ -28,7 +28,7 @@ def detect_format(path: Path) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise DatasetError(
-            f"{path.name}: unsupported file type {path.suffix or '(no extension)'!r}",
+            f"{path}: unsupported file type {path.suffix or '(no extension)'!r}",
             hint=f"Use one of {', '.join(sorted(FORMATS))}.",
         )
     return fmt
@@ -40,7 +40,7 @@ def _decode_utf8(path: Path, raw: bytes) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DatasetError(
-            f"{path.name} is not UTF-8 text (invalid byte 0x{raw[exc.start]:02x} at byte {exc.start})",
+            f"{path} is not UTF-8 text (invalid byte 0x{raw[exc.start]:02x} at byte {exc.start})",
             hint="Re-save the file as UTF-8 (e.g. in a spreadsheet: 'CSV UTF-8').",
         ) from None
 
@@ -58,7 +58,7 @@ def read_table(path: Path) -> pd.DataFrame:
     raw = path.read_bytes()
     if not raw.strip():
         raise DatasetError(
-            f"{path.name} is empty", hint="The file must hold a header and labelled rows."
+            f"{path} is empty", hint="The file must hold a header and labelled rows."
         )
     try:
         if fmt == "parquet":
@@ -75,10 +75,10 @@ def read_table(path: Path) -> pd.DataFrame:
     except DatasetError:
         raise
     except pd.errors.EmptyDataError:
-        raise DatasetError(f"{path.name} has no columns", hint="Add a header row.") from None
+        raise DatasetError(f"{path} has no columns", hint="Add a header row.") from None
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DatasetError(f"{path.name} could not be parsed as {fmt}: {first_line}") from None
+        raise DatasetError(f"{path} could not be parsed as {fmt}: {first_line}") from None
 
 
 def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
@@ -90,11 +90,11 @@ def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DatasetError(
-                f"{path.name}: line {number} is not valid JSON ({exc.msg})",
+                f"{path}: line {number} is not valid JSON ({exc.msg})",
                 hint="JSONL holds one JSON object per line.",
             ) from None
         if not isinstance(record, dict):
-            raise DatasetError(f"{path.name}: line {number} is not a JSON object")
+            raise DatasetError(f"{path}: line {number} is not a JSON object")
         records.append(record)
     return pd.DataFrame.from_records(records)
 

@@ -14,7 +14,11 @@ def token_counter(base_model: str) -> tuple[TokenCounter | None, str | None]:
     try:
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(resolve_base_model(base_model).path_or_id)
+        from loraforge.models.loading import ensure_loadable
+
+        resolved = resolve_base_model(base_model)
+        ensure_loadable(resolved)
+        tokenizer = AutoTokenizer.from_pretrained(resolved.path_or_id)
     except (OSError, ValueError, LoraforgeError) as error:
         return (
             None,

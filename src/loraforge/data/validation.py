@@ -143,7 +143,7 @@ def validate_file(
 ) -> ValidationReport:
     """Validate a file; unreadable files raise DatasetError, content problems land in the report."""
     table = read_table(path)
-    frame = select_columns(table, columns, source=Path(path).name)
+    frame = select_columns(table, columns, source=str(path))
     report = ValidationReport(source=str(path))
     check_frame(frame, report, max_length=max_length, count_tokens=count_tokens)
     return report
@@ -156,13 +156,13 @@ def load_labelled(
 ) -> tuple[pd.DataFrame, ValidationReport]:
     """A validated (text, label) frame, or a DatasetError listing every problem."""
     table = read_table(path)
-    frame = select_columns(table, columns, source=Path(path).name).reset_index(drop=True)
+    frame = select_columns(table, columns, source=str(path)).reset_index(drop=True)
     report = ValidationReport(source=str(path))
     check_frame(frame, report)
     if not report.ok:
         problems = "\n".join(f"  - {e}" for e in report.errors)
         raise DatasetError(
-            f"{Path(path).name} cannot be used for training:\n{problems}",
+            f"{path} cannot be used for training:\n{problems}",
             hint=f"Run `loraforge data validate {path}` for the full report.",
         )
     return frame, report

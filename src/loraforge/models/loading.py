@@ -5,6 +5,7 @@ Weights are loaded from safetensors only: a pickle in a model folder can run cod
 
 from __future__ import annotations
 
+import socket
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,12 +36,50 @@ def quiet_loading() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
+HUB_PROBE_SECONDS = 3.0
+
+
+def _hub_reachable() -> bool:
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    if constants.is_offline_mode():
+        return False
+    endpoint = urlsplit(constants.ENDPOINT)
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((endpoint.hostname, port), timeout=HUB_PROBE_SECONDS):
+            return True
+    except OSError:
+        return False
+
+
+def _cached(resolved: ResolvedModel) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(resolved.path_or_id, "config.json"), str)
+
+
+def ensure_loadable(resolved: ResolvedModel) -> None:
+    """Fail in seconds, not after a minute of retries, when a hub model cannot be fetched."""
+    if resolved.is_local or _cached(resolved) or _hub_reachable():
+        return
+    raise ConfigError(
+        f"base model {resolved.name!r} is not in the local Hugging Face cache and the hub "
+        "cannot be reached",
+        hint="Use the bundled minilm-l6, a local folder saved with save_pretrained(), "
+        "or fetch the model once on a machine with network access.",
+    )
+
+
 def load_classifier(
     resolved: ResolvedModel, labels: list[Any], *, tokenizer_source: str | None = None
 ):
     """(tokenizer, model) with a classification head sized for ``labels``."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    ensure_loadable(resolved)
     try:
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_source or resolved.path_or_id)
         model = AutoModelForSequenceClassification.from_pretrained(
