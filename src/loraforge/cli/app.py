@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from loraforge.errors import DatasetError, LoraforgeError, exit_code_for
+from loraforge.errors import EXIT_CODES, DatasetError, LoraforgeError, exit_code_for
 
 # soft_wrap: a message or an id is never broken across lines, even when output is piped.
 console = Console(soft_wrap=True)
@@ -111,7 +111,7 @@ def data_validate(
 
         views.validation(console, report)
     if not report.ok:
-        raise typer.Exit(exit_code_for(DatasetError("")))
+        raise typer.Exit(EXIT_CODES[DatasetError])
 
 
 @data_app.command("analyze")

@@ -12,8 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-logger = logging.getLogger(__name__)
-
 
 def _client(tracking_uri: str):
     from mlflow.tracking import MlflowClient

@@ -69,7 +69,7 @@ def prepare_inputs(config: TrainConfig) -> RunInputs:
         train=train.reset_index(drop=True),
         eval=evaluation.reset_index(drop=True),
         labels=labels,
-        train_version=train_report.version or dataset_version(train["text"], train["label"]),
+        train_version=str(train_report.version),  # set: load_labelled refuses invalid data
         eval_version=dataset_version(evaluation["text"], evaluation["label"]),
         train_file=train_file,
         eval_file=eval_file,
