@@ -39,12 +39,37 @@ class TrainingError(LoraforgeError):
     """A training run that failed for a reason the user can act on (e.g. out of memory)."""
 
 
+class Unauthorized(LoraforgeError):
+    """No valid credentials: a missing, expired, tampered or revoked token, or a wrong password."""
+
+
+class Conflict(LoraforgeError):
+    """The request clashes with the current state (e.g. a username that is taken)."""
+
+
+class TooManyRequests(LoraforgeError):
+    """Too many attempts in a short time (e.g. failed logins)."""
+
+
+class PayloadTooLarge(LoraforgeError):
+    """An upload over the configured size limit."""
+
+
+class InvalidRequest(LoraforgeError):
+    """A request that is well-formed but not acceptable (e.g. an unsafe file name)."""
+
+
 EXIT_CODES: dict[type[LoraforgeError], int] = {
     DatasetError: 2,
     ConfigError: 2,
     NotFound: 3,
     Forbidden: 4,
     TrainingError: 5,
+    Unauthorized: 6,
+    Conflict: 7,
+    TooManyRequests: 8,
+    PayloadTooLarge: 2,
+    InvalidRequest: 2,
 }
 
 

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Only for development: production refuses to start with it (see _production_is_safe).
+DEVELOPMENT_JWT_SECRET = "loraforge-development-secret-not-for-production"
+MIN_JWT_SECRET_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -38,6 +43,39 @@ class Settings(BaseSettings):
         default=None,
         description="Where MLflow puts artifacts of experiments it creates; default data_dir/mlartifacts.",
     )
+
+    env: Literal["development", "production"] = Field(
+        default="development",
+        description="production refuses a default or short JWT secret.",
+    )
+    jwt_secret: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_JWT_SECRET),
+        description=f"HMAC key for access tokens; at least {MIN_JWT_SECRET_LENGTH} characters in production.",
+    )
+    jwt_expire_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    max_upload_mb: float = Field(default=50.0, gt=0, description="Largest data set upload.")
+    login_failure_limit: int = Field(
+        default=5, ge=1, description="Failed logins per user and address in the window, then 429."
+    )
+    login_failure_window_s: int = Field(default=300, ge=1)
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> Settings:
+        if self.env == "production":
+            secret = self.jwt_secret.get_secret_value()
+            if secret == DEVELOPMENT_JWT_SECRET or len(secret) < MIN_JWT_SECRET_LENGTH:
+                raise ValueError(
+                    "LORAFORGE_ENV=production needs LORAFORGE_JWT_SECRET set to a random value of at "
+                    f"least {MIN_JWT_SECRET_LENGTH} characters (e.g. `openssl rand -hex 32`)"
+                )
+        return self
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    def resolved_datasets_dir(self) -> Path:
+        return self.resolved_data_dir() / "datasets"
 
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()

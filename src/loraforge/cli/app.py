@@ -45,8 +45,10 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Data sets: demo data, validation, analysis.", no_args_is_help=True)
 experiments_app = typer.Typer(help="Browse and compare experiments.", no_args_is_help=True)
+users_app = typer.Typer(help="People who can sign in to the API.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(experiments_app, name="experiments")
+app.add_typer(users_app, name="users")
 
 TextColumnOpt = Annotated[str, typer.Option("--text-column", help="Column holding the text.")]
 LabelColumnOpt = Annotated[str, typer.Option("--label-column", help="Column holding the label.")]
@@ -293,3 +295,52 @@ def _read_lines(file: Path) -> list[str]:
     except UnicodeDecodeError:
         raise DatasetError(f"{file} is not UTF-8 text") from None
     return [line.strip() for line in content.splitlines() if line.strip()]
+
+
+@users_app.command("create")
+def users_create(
+    username: str,
+    admin: Annotated[bool, typer.Option("--admin", help="Give the admin role.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create a user (the first admin, typically); the password is prompted for or read from stdin."""
+    from sqlalchemy.orm import sessionmaker
+
+    from loraforge.audit import log as audit
+    from loraforge.auth import users
+    from loraforge.db.engine import get_engine
+
+    if password_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    with sessionmaker(bind=get_engine(_db_url()))() as session:
+        user = users.create_user(
+            session, username=username, password=password, role="admin" if admin else "user"
+        )
+        audit.record(
+            session,
+            action="user.create",
+            outcome=audit.SUCCESS,
+            username=username,
+            target=f"user:{user.id}",
+            client="cli",
+            detail={"role": user.role},
+        )
+        session.commit()
+    console.print(f"[green]✓[/green] user {user.username} ({user.role}) created, id {user.id}")
+
+
+@app.command("api")
+def api(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the HTTP API (FastAPI on uvicorn); OpenAPI docs at /docs."""
+    import uvicorn
+
+    from loraforge.api.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")

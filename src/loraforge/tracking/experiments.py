@@ -39,6 +39,7 @@ class ExperimentRecord:
     results_dir: str
     mlflow_run_id: str | None
     error: str | None
+    owner_id: int | None
 
     @classmethod
     def from_row(cls, row: Experiment) -> ExperimentRecord:

@@ -1,0 +1,29 @@
+"""Liveness and Prometheus metrics, public."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from loraforge.api.deps import SessionDep
+from loraforge.api.schemas import Health
+from loraforge.monitoring.metrics import exposition
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health", response_model=Health)
+def health(session: SessionDep, response: Response) -> Health:
+    try:
+        session.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        response.status_code = 503
+        return Health(status="degraded", database="unreachable")
+    return Health(status="ok", database="ok")
+
+
+@router.get("/metrics", response_class=Response)
+def metrics() -> Response:
+    body, content_type = exposition()
+    return Response(content=body, media_type=content_type)

@@ -1,0 +1,70 @@
+"""Users: admins create, list, disable and re-role; anyone signed in sees themselves."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from fastapi import APIRouter
+
+from loraforge.api.deps import AdminUser, AuditDep, CurrentUser, SessionDep
+from loraforge.api.schemas import UserCreate, UserPublic, UsersPublic, UserUpdate
+from loraforge.audit import log as audit
+from loraforge.auth import users
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+@router.get("/me", response_model=UserPublic)
+def me(user: CurrentUser) -> UserPublic:
+    return UserPublic(**asdict(user))
+
+
+@router.post("", response_model=UserPublic, status_code=201)
+def create_user(
+    body: UserCreate, admin: AdminUser, session: SessionDep, record: AuditDep
+) -> UserPublic:
+    created = users.create_user(
+        session, username=body.username, password=body.password, role=body.role
+    )
+    record(
+        "user.create",
+        audit.SUCCESS,
+        actor=admin,
+        target=f"user:{created.id}",
+        detail={"username": created.username, "role": created.role},
+    )
+    session.commit()
+    return UserPublic(**asdict(created))
+
+
+@router.get("", response_model=UsersPublic)
+def list_users(_admin: AdminUser, session: SessionDep) -> UsersPublic:
+    found = users.list_users(session)
+    return UsersPublic(data=[UserPublic(**asdict(u)) for u in found], count=len(found))
+
+
+@router.patch("/{user_id}", response_model=UserPublic)
+def update_user(
+    user_id: int, body: UserUpdate, admin: AdminUser, session: SessionDep, record: AuditDep
+) -> UserPublic:
+    updated = users.get_user(session, user_id)
+    if body.role is not None:
+        updated = users.set_role(session, user_id=user_id, role=body.role)
+    if body.is_active is not None:
+        updated = users.set_active(session, user_id=user_id, active=body.is_active)
+    record(
+        "user.update",
+        audit.SUCCESS,
+        actor=admin,
+        target=f"user:{user_id}",
+        detail=body.model_dump(exclude_none=True),
+    )
+    session.commit()
+    return UserPublic(**asdict(updated))
+
+
+@router.post("/{user_id}/disable", response_model=UserPublic)
+def disable_user(
+    user_id: int, admin: AdminUser, session: SessionDep, record: AuditDep
+) -> UserPublic:
+    return update_user(user_id, UserUpdate(is_active=False), admin, session, record)

@@ -1,0 +1,1 @@
+"""The audit log: every mutating action and every sign-in, append-only."""

@@ -1,0 +1,1 @@
+"""People: password hashing, access tokens, users and roles."""

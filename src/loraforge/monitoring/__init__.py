@@ -1,0 +1,1 @@
+"""Prometheus metrics (and, later, system metrics and structured logging)."""
