@@ -39,6 +39,10 @@ class TrainingError(LoraforgeError):
     """A training run that failed for a reason the user can act on (e.g. out of memory)."""
 
 
+class Cancelled(LoraforgeError):
+    """A run stopped because its job was cancelled."""
+
+
 class Unauthorized(LoraforgeError):
     """No valid credentials: a missing, expired, tampered or revoked token, or a wrong password."""
 
@@ -65,6 +69,7 @@ EXIT_CODES: dict[type[LoraforgeError], int] = {
     NotFound: 3,
     Forbidden: 4,
     TrainingError: 5,
+    Cancelled: 130,
     Unauthorized: 6,
     Conflict: 7,
     TooManyRequests: 8,

@@ -12,7 +12,7 @@ from loraforge.db.engine import session_scope
 from loraforge.db.models import Experiment
 from loraforge.errors import NotFound
 
-RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
+RUNNING, SUCCEEDED, FAILED, CANCELLED = "running", "succeeded", "failed", "cancelled"
 
 
 def now() -> datetime:
@@ -87,14 +87,26 @@ def mark_failed(db_url: str, experiment_id: str, *, error: str, results_dir: str
     )
 
 
+def mark_cancelled(db_url: str, experiment_id: str) -> None:
+    update(db_url, experiment_id, status=CANCELLED, error="cancelled", finished_at=now())
+
+
+def find(db_url: str, experiment_id: str) -> ExperimentRecord | None:
+    with session_scope(db_url) as session:
+        row = session.get(Experiment, experiment_id)
+        return ExperimentRecord.from_row(row) if row else None
+
+
 def list_experiments(
-    db_url: str, *, status: str | None = None, limit: int = 100
+    db_url: str, *, status: str | None = None, owner_id: int | None = None, limit: int = 100
 ) -> list[ExperimentRecord]:
     query = (
         select(Experiment).order_by(Experiment.created_at.desc(), Experiment.id.desc()).limit(limit)
     )
     if status:
         query = query.where(Experiment.status == status)
+    if owner_id is not None:
+        query = query.where(Experiment.owner_id == owner_id)
     with session_scope(db_url) as session:
         return [ExperimentRecord.from_row(row) for row in session.scalars(query)]
 

@@ -50,6 +50,12 @@ class MlflowRun:
         self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
         return self.run_id
 
+    def resume(self, run_id: str) -> str:
+        """Continue a run that an interrupted attempt started: same id, status RUNNING again."""
+        self.client.update_run(run_id, status="RUNNING")
+        self.run_id = run_id
+        return run_id
+
     def log_metrics(self, metrics: dict[str, float], *, step: int) -> None:
         from mlflow.entities import Metric
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 from transformers import TrainerCallback
 
+from loraforge.errors import Cancelled
 from loraforge.tracking.mlflow_bridge import MlflowRun
 from loraforge.training.progress import ProgressReporter
 
@@ -23,7 +26,6 @@ class ReportingCallback(TrainerCallback):
         self.reporter = reporter
         self.mlflow_run = mlflow_run
         self.latest_loss: float | None = None
-        self.history: list[dict[str, float]] = []
 
     def on_train_begin(self, args, state, control, **kwargs):
         logger.info(
@@ -66,10 +68,6 @@ class ReportingCallback(TrainerCallback):
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         metrics = {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, int | float)}
         epoch = float(state.epoch or 0.0)
-        entry = {"epoch": round(epoch, 4), "step": state.global_step, **metrics}
-        if self.latest_loss is not None:
-            entry["train_loss"] = self.latest_loss
-        self.history.append(entry)
         self.reporter.evaluated(epoch=epoch, metrics=metrics)
         logger.info(
             "epoch %.2f eval: %s",
@@ -83,11 +81,16 @@ class ReportingCallback(TrainerCallback):
 
 
 class ThroughputCallback(TrainerCallback):
-    """Time spent in training epochs only: per-epoch evaluation and saving are excluded."""
+    """Time spent in training epochs only: per-epoch evaluation and saving are excluded.
+    ``start_epoch`` is where this attempt began (non-zero when resumed from a checkpoint)."""
 
     def __init__(self) -> None:
         self.train_seconds = 0.0
+        self.start_epoch = 0.0
         self._epoch_started: float | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start_epoch = float(state.epoch or 0.0)
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         self._epoch_started = time.perf_counter()
@@ -96,3 +99,31 @@ class ThroughputCallback(TrainerCallback):
         if self._epoch_started is not None:
             self.train_seconds += time.perf_counter() - self._epoch_started
             self._epoch_started = None
+
+
+class StopCallback(TrainerCallback):
+    """Polls ``should_stop`` after every step; True ends the run as cancelled."""
+
+    def __init__(self, should_stop: Callable[[], bool]) -> None:
+        self.should_stop = should_stop
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.should_stop():
+            raise Cancelled("the job was cancelled")
+
+
+def epoch_history(log_history: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """Per-evaluation rows from the Trainer's own log (it survives a resume from checkpoint),
+    each with the latest training loss logged before it."""
+    rows: list[dict[str, float]] = []
+    latest_loss: float | None = None
+    for entry in log_history:
+        if "loss" in entry:
+            latest_loss = float(entry["loss"])
+        if any(key.startswith("eval_") for key in entry):
+            row = {"epoch": round(float(entry.get("epoch", 0.0)), 4), "step": int(entry["step"])}
+            row.update({k: float(v) for k, v in entry.items() if k.startswith("eval_")})
+            if latest_loss is not None:
+                row["train_loss"] = latest_loss
+            rows.append(row)
+    return rows

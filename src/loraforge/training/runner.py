@@ -13,6 +13,7 @@ import logging
 import platform
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from loraforge.config import TrainConfig
-from loraforge.errors import ConfigError, LoraforgeError, TrainingError
+from loraforge.errors import Cancelled, ConfigError, LoraforgeError, TrainingError
 from loraforge.models.artifacts import ModelMeta, write_model_meta
 from loraforge.models.catalog import ResolvedModel, resolve_base_model
 from loraforge.settings import Settings, get_settings
@@ -100,24 +101,36 @@ def run_training(
     *,
     settings: Settings | None = None,
     reporter: ProgressReporter | None = None,
+    experiment_id: str | None = None,
+    owner_id: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> TrainingResult:
+    """Run one experiment. With ``experiment_id`` of a run that was interrupted (a job whose
+    worker died), the same folder, row and MLflow run are reused and training resumes from
+    the last checkpoint. ``should_stop`` is polled every step; True cancels the run."""
     settings = settings or get_settings()
     reporter = reporter or SilentReporter()
     db_url = settings.resolved_database_url()
     root = settings.resolved_results_dir()
     root.mkdir(parents=True, exist_ok=True)
-    experiment_id = new_experiment_id(config.experiment_name, root, db_url)
+    experiment_id = experiment_id or new_experiment_id(config.experiment_name, root, db_url)
     partial = root / f"{experiment_id}.partial"
-    partial.mkdir()
+    partial.mkdir(exist_ok=True)
     (partial / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
-    experiments.create(
-        db_url,
-        id=experiment_id,
-        name=config.experiment_name,
-        base_model=config.model.base_model,
-        config=config.model_dump(mode="json"),
-        results_dir=str(partial),
-    )
+    if experiments.find(db_url, experiment_id) is None:
+        experiments.create(
+            db_url,
+            id=experiment_id,
+            name=config.experiment_name,
+            base_model=config.model.base_model,
+            config=config.model_dump(mode="json"),
+            results_dir=str(partial),
+            owner_id=owner_id,
+        )
+    else:
+        experiments.update(
+            db_url, experiment_id, status=experiments.RUNNING, error=None, finished_at=None
+        )
     mlflow_run: MlflowRun | None = None
     try:
         with run_log_file(partial / "logs.txt"):
@@ -130,11 +143,26 @@ def run_training(
                 inputs = prepare_inputs(config)
                 resolved = resolve_base_model(config.model.base_model)
                 metrics = _run(
-                    config, reporter, experiment_id, partial, inputs, resolved, db_url, mlflow_run
+                    config,
+                    reporter,
+                    experiment_id,
+                    partial,
+                    inputs,
+                    resolved,
+                    db_url,
+                    mlflow_run,
+                    should_stop,
                 )
             except BaseException as error:
                 logger.error("run %s failed: %s", experiment_id, describe_failure(error))
                 raise
+    except Cancelled:
+        # A cancelled job leaves nothing behind: no folder, a row saying so.
+        shutil.rmtree(partial, ignore_errors=True)
+        experiments.mark_cancelled(db_url, experiment_id)
+        if mlflow_run is not None:
+            mlflow_run.finish(succeeded=False)
+        raise
     except BaseException as error:
         user_error = _as_user_error(error)
         reason = describe_failure(user_error)
@@ -166,6 +194,7 @@ def _run(
     resolved: ResolvedModel,
     db_url: str,
     mlflow_run: MlflowRun,
+    should_stop: Callable[[], bool] | None,
 ) -> dict[str, Any]:
     # Heavy imports live here so that `loraforge --help` and the API never load torch.
     from loraforge.models.device import select_device, select_precision
@@ -194,20 +223,33 @@ def _run(
         len(inputs.eval),
         inputs.labels,
     )
-    run_id = mlflow_run.start(
-        run_name=experiment_id,
-        params=config.flat(),
-        tags={
-            "loraforge.experiment_id": experiment_id,
-            "loraforge.train_dataset_version": inputs.train_version,
-            "loraforge.eval_dataset_version": inputs.eval_version,
-            "loraforge.device": device,
-            "loraforge.precision": precision,
-        },
-    )
+    previous_run = experiments.get(db_url, experiment_id).mlflow_run_id
+    if previous_run:
+        run_id = mlflow_run.resume(previous_run)
+    else:
+        run_id = mlflow_run.start(
+            run_name=experiment_id,
+            params=config.flat(),
+            tags={
+                "loraforge.experiment_id": experiment_id,
+                "loraforge.train_dataset_version": inputs.train_version,
+                "loraforge.eval_dataset_version": inputs.eval_version,
+                "loraforge.device": device,
+                "loraforge.precision": precision,
+            },
+        )
     experiments.update(db_url, experiment_id, mlflow_run_id=run_id)
     metrics = _fine_tune(
-        config, reporter, experiment_id, folder, inputs, resolved, device, precision, mlflow_run
+        config,
+        reporter,
+        experiment_id,
+        folder,
+        inputs,
+        resolved,
+        device,
+        precision,
+        mlflow_run,
+        should_stop,
     )
     mlflow_run.log_metrics(
         {f"final_{k}": v for k, v in metrics["final"].items() if isinstance(v, float)},
@@ -229,6 +271,7 @@ def _fine_tune(
     device: str,
     precision: str,
     mlflow_run,
+    should_stop: Callable[[], bool] | None,
 ) -> dict[str, Any]:
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
@@ -236,7 +279,12 @@ def _fine_tune(
 
     from loraforge.models.loading import load_classifier
     from loraforge.models.lora_targets import default_target_modules
-    from loraforge.training.callbacks import ReportingCallback, ThroughputCallback
+    from loraforge.training.callbacks import (
+        ReportingCallback,
+        StopCallback,
+        ThroughputCallback,
+        epoch_history,
+    )
     from loraforge.training.dataset import TokenizedExamples
     from loraforge.training.metrics import (
         classification_metrics,
@@ -325,15 +373,21 @@ def _fine_tune(
             tokenizer, pad_to_multiple_of=8 if device == "cuda" else None
         ),
         compute_metrics=compute_metrics_for(len(inputs.labels)),
-        callbacks=[reporting, throughput],
+        callbacks=[reporting, throughput, *([StopCallback(should_stop)] if should_stop else [])],
     )
     # With tqdm off, the Trainer prints every log dict to stdout; our reporter shows progress.
     trainer.remove_callback(PrinterCallback)
     started = time.perf_counter()
+    resume_from = latest_checkpoint(checkpoints_dir)
+    if resume_from is not None:
+        logger.info("resuming from %s", resume_from.name)
     try:
-        train_output = trainer.train()
+        train_output = trainer.train(
+            resume_from_checkpoint=str(resume_from) if resume_from else None
+        )
     finally:
         reporter.finished()
+    history = epoch_history(trainer.state.log_history)
     wall_seconds = time.perf_counter() - started
 
     prediction = trainer.predict(eval_set)
@@ -342,7 +396,7 @@ def _fine_tune(
     final["loss"] = float(prediction.metrics.get("test_loss", float("nan")))
     matrix = confusion_matrix(prediction.label_ids, predicted, len(inputs.labels))
 
-    retention = _retain_checkpoints(reporting.history, checkpoints_dir, metric_key)
+    retention = _retain_checkpoints(history, checkpoints_dir, metric_key)
     final_dir = folder / "artifacts" / "final_model"
     model.save_pretrained(str(final_dir))
     tokenizer.save_pretrained(str(final_dir))
@@ -359,12 +413,13 @@ def _fine_tune(
     )
     epochs_run = float(train_output.metrics.get("epoch", training.epochs))
     train_seconds = throughput.train_seconds or wall_seconds
-    samples_seen = len(train_set) * epochs_run
+    epochs_this_attempt = epochs_run - throughput.start_epoch
+    samples_seen = len(train_set) * epochs_this_attempt
     metrics: dict[str, Any] = {
         "experiment_id": experiment_id,
         "final": {**final, "checkpoint": retention.best.path.name},
         "confusion_matrix": {"labels": inputs.labels, "matrix": matrix.tolist()},
-        "history": reporting.history,
+        "history": history,
         "train": {
             "epochs": epochs_run,
             "steps": int(train_output.global_step),
@@ -372,7 +427,10 @@ def _fine_tune(
             "runtime_s": round(wall_seconds, 3),
             "train_only_s": round(train_seconds, 3),
             "samples_per_second": round(samples_seen / train_seconds, 3),
-            "tokens_per_second": round(train_set.token_count * epochs_run / train_seconds, 1),
+            "tokens_per_second": round(
+                train_set.token_count * epochs_this_attempt / train_seconds, 1
+            ),
+            "resumed_from_epoch": throughput.start_epoch or None,
         },
         "parameters": {
             "trainable": int(trainable),
@@ -414,6 +472,18 @@ def _fine_tune(
         ", ".join(f"{role}={c['checkpoint']}" for role, c in retention.roles().items()),
     )
     return metrics
+
+
+def latest_checkpoint(checkpoints_dir: Path) -> Path | None:
+    """The newest complete checkpoint of an interrupted run, if any."""
+    if not checkpoints_dir.is_dir():
+        return None
+    found = [
+        p
+        for p in checkpoints_dir.glob("checkpoint-*")
+        if p.name.removeprefix("checkpoint-").isdigit() and (p / "trainer_state.json").is_file()
+    ]
+    return max(found, key=lambda p: int(p.name.removeprefix("checkpoint-")), default=None)
 
 
 def _retain_checkpoints(
