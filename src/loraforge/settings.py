@@ -59,6 +59,27 @@ class Settings(BaseSettings):
     )
     login_failure_window_s: int = Field(default=300, ge=1)
 
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker, e.g. redis://127.0.0.1:6379/0; default: kombu's filesystem "
+        "transport under data_dir/broker (no server needed).",
+    )
+    job_lease_s: float = Field(
+        default=60.0, gt=0, description="A running job's lease; renewed by heartbeat."
+    )
+    job_heartbeat_s: float = Field(
+        default=2.0, gt=0, description="How often a worker renews and reports progress."
+    )
+    job_max_attempts: int = Field(
+        default=3, ge=1, description="Tries before a job that keeps dying is failed."
+    )
+    job_retry_backoff_s: float = Field(
+        default=5.0, ge=0, description="Wait before retrying, times the attempt."
+    )
+    reaper_interval_s: float = Field(
+        default=10.0, gt=0, description="How often workers look for dead jobs."
+    )
+
     @model_validator(mode="after")
     def _production_is_safe(self) -> Settings:
         if self.env == "production":
@@ -73,6 +94,9 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    def resolved_broker_dir(self) -> Path:
+        return self.resolved_data_dir() / "broker"
 
     def resolved_datasets_dir(self) -> Path:
         return self.resolved_data_dir() / "datasets"

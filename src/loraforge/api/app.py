@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from loraforge import __version__
 from loraforge.api import errors
 from loraforge.api.limits import BodyLimitMiddleware
-from loraforge.api.routers import audit, auth, datasets, health, users
+from loraforge.api.routers import audit, auth, datasets, experiments, health, jobs, users
 from loraforge.db.engine import get_engine
 from loraforge.monitoring.metrics import MetricsMiddleware
 from loraforge.settings import Settings, get_settings
@@ -25,6 +25,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(MetricsMiddleware)
-    for router in (auth.router, users.router, datasets.router, audit.router, health.router):
+    for router in (
+        auth.router,
+        users.router,
+        datasets.router,
+        jobs.router,
+        experiments.router,
+        audit.router,
+        health.router,
+    ):
         app.include_router(router)
     return app

@@ -344,3 +344,16 @@ def api(
     from loraforge.api.app import create_app
 
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@app.command("worker")
+def worker(
+    concurrency: Annotated[
+        int, typer.Option(help="Jobs run at once (each trains on all cores).")
+    ] = 1,
+) -> None:
+    """Run a Celery worker that trains queued jobs, and reaps jobs whose worker died."""
+    from loraforge.jobs.worker import run_worker
+    from loraforge.settings import get_settings
+
+    run_worker(get_settings(), concurrency=concurrency)

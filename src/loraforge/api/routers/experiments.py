@@ -1,0 +1,78 @@
+"""Experiments (own; admin all) and predictions from them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from functools import lru_cache
+from pathlib import Path
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from loraforge.api.deps import CurrentUser, SettingsDep
+from loraforge.api.schemas import (
+    ExperimentPublic,
+    ExperimentsPublic,
+    PredictionPublic,
+    PredictionsPublic,
+    PredictRequest,
+)
+from loraforge.auth.users import UserRecord
+from loraforge.errors import InvalidRequest, NotFound
+from loraforge.tracking import experiments
+from loraforge.tracking.experiments import ExperimentRecord
+
+router = APIRouter(tags=["experiments"])
+
+
+def _public(record: ExperimentRecord) -> ExperimentPublic:
+    fields = {k: v for k, v in asdict(record).items() if k in ExperimentPublic.model_fields}
+    return ExperimentPublic(**fields)
+
+
+def _visible(db_url: str, experiment_id: str, user: UserRecord) -> ExperimentRecord:
+    record = experiments.find(db_url, experiment_id)
+    if record is None or (not user.is_admin and record.owner_id != user.id):
+        raise NotFound(f"experiment {experiment_id} does not exist")
+    return record
+
+
+@router.get("/experiments", response_model=ExperimentsPublic)
+def list_experiments(
+    user: CurrentUser, settings: SettingsDep, status: str | None = None
+) -> ExperimentsPublic:
+    found = experiments.list_experiments(
+        settings.resolved_database_url(), status=status, owner_id=None if user.is_admin else user.id
+    )
+    return ExperimentsPublic(data=[_public(r) for r in found], count=len(found))
+
+
+@router.get("/experiments/{experiment_id}", response_model=ExperimentPublic)
+def get_experiment(
+    experiment_id: str, user: CurrentUser, settings: SettingsDep
+) -> ExperimentPublic:
+    return _public(_visible(settings.resolved_database_url(), experiment_id, user))
+
+
+@lru_cache(maxsize=4)
+def _predictor(model_dir: str):
+    # Loaded once per experiment and kept: loading a model costs seconds, predicting milliseconds.
+    from loraforge.inference.predictor import Predictor
+
+    return Predictor(Path(model_dir))
+
+
+@router.post("/predict", response_model=PredictionsPublic)
+async def predict(
+    body: PredictRequest, user: CurrentUser, settings: SettingsDep
+) -> PredictionsPublic:
+    from loraforge.inference.predictor import final_model_dir
+
+    found = _visible(settings.resolved_database_url(), body.experiment_id, user)
+    if found.status != experiments.SUCCEEDED:
+        raise InvalidRequest(
+            f"experiment {found.id} has status {found.status}; only a succeeded one has a model"
+        )
+    predictor = await run_in_threadpool(_predictor, str(final_model_dir(Path(found.results_dir))))
+    answers = await run_in_threadpool(predictor.predict, body.texts)
+    return PredictionsPublic(data=[PredictionPublic(**a.to_dict()) for a in answers])

@@ -1,0 +1,75 @@
+"""Training jobs: submit, watch, cancel. The row is committed before the job is enqueued."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from loraforge.api.deps import AuditDep, CurrentUser, SessionDep, SettingsDep
+from loraforge.api.schemas import JobPublic, JobsPublic, TaskSubmitted, TrainJobCreate
+from loraforge.audit import log as audit
+from loraforge.jobs import service, state
+from loraforge.jobs.state import JobRecord
+
+router = APIRouter(tags=["jobs"])
+
+
+def public(job: JobRecord) -> JobPublic:
+    fields = {k: v for k, v in job.__dict__.items() if k in JobPublic.model_fields}
+    return JobPublic(task_id=job.id, **fields)
+
+
+@router.post("/train", response_model=TaskSubmitted, status_code=202)
+def submit(
+    body: TrainJobCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    record: AuditDep,
+) -> TaskSubmitted:
+    from loraforge.jobs.celery_app import enqueue
+
+    job = service.submit(
+        session,
+        submitted=body.model_dump(mode="json"),
+        user_id=user.id,
+        is_admin=user.is_admin,
+        settings=settings,
+    )
+    record(
+        "train.submit",
+        audit.SUCCESS,
+        actor=user,
+        target=f"task:{job.id}",
+        detail={"experiment_id": job.experiment_id},
+    )
+    session.commit()
+    enqueue(settings, job.id)
+    return TaskSubmitted(task_id=job.id, status=job.status)
+
+
+@router.get("/task/{task_id}", response_model=JobPublic)
+def get_task(task_id: str, user: CurrentUser, session: SessionDep) -> JobPublic:
+    return public(state.get(session, task_id, user_id=user.id, is_admin=user.is_admin))
+
+
+@router.post("/task/{task_id}/cancel", response_model=JobPublic)
+def cancel_task(
+    task_id: str, user: CurrentUser, session: SessionDep, record: AuditDep
+) -> JobPublic:
+    state.get(session, task_id, user_id=user.id, is_admin=user.is_admin)
+    job = state.request_cancel(session, task_id)
+    record(
+        "train.cancel",
+        audit.SUCCESS,
+        actor=user,
+        target=f"task:{task_id}",
+        detail={"status": job.status},
+    )
+    session.commit()
+    return public(job)
+
+
+@router.get("/tasks", response_model=JobsPublic)
+def list_tasks(user: CurrentUser, session: SessionDep) -> JobsPublic:
+    jobs = state.list_jobs(session, user_id=user.id, is_admin=user.is_admin)
+    return JobsPublic(data=[public(j) for j in jobs], count=len(jobs))

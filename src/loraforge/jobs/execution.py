@@ -1,0 +1,127 @@
+"""Running one job on a worker: claim, heartbeat, train, finish (or retry)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from loraforge.db.engine import get_engine
+from loraforge.errors import Cancelled, ConfigError, DatasetError, NotFound
+from loraforge.jobs import state
+from loraforge.jobs.progress import JobProgress
+from loraforge.jobs.service import training_config
+from loraforge.settings import Settings
+
+logger = logging.getLogger("loraforge.jobs")
+
+# Failures that no retry can fix: the job fails at once with its reason.
+PERMANENT = (DatasetError, ConfigError, NotFound)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _session(settings: Settings) -> Session:
+    return sessionmaker(bind=get_engine(settings.resolved_database_url()), expire_on_commit=False)()
+
+
+class HeartbeatThread(threading.Thread):
+    """Renews the lease and stores progress every few seconds; relays cancel requests."""
+
+    def __init__(self, settings: Settings, job_id: str, worker: str, progress: JobProgress) -> None:
+        super().__init__(name=f"heartbeat-{job_id}", daemon=True)
+        self.settings, self.job_id, self.worker, self.progress = settings, job_id, worker, progress
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        with _session(self.settings) as session:
+            while not self.stopped.wait(self.settings.job_heartbeat_s):
+                beat = state.heartbeat(
+                    session,
+                    self.job_id,
+                    worker=self.worker,
+                    lease_s=self.settings.job_lease_s,
+                    progress=self.progress.snapshot(),
+                )
+                if beat.cancel_requested:
+                    self.progress.request_stop()
+                if not beat.still_ours and not self.stopped.is_set():
+                    # The lease lapsed and the job was handed on: another worker may now be
+                    # resuming in the same folder. Stopping at once, touching nothing, is the
+                    # only safe move; it is what a crash would do.
+                    logger.error("task %s: lease lost; this worker stops now", self.job_id)
+                    os._exit(70)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=10)
+
+
+def execute(job_id: str, *, settings: Settings) -> None:
+    from loraforge.jobs.celery_app import enqueue
+    from loraforge.training.runner import run_training
+
+    worker = worker_name()
+    with _session(settings) as session:
+        job = state.claim(session, job_id, worker=worker, lease_s=settings.job_lease_s)
+        if job is None:
+            logger.info("task %s: not queued (taken, cancelled or finished); skipped", job_id)
+            return
+        logger.info(
+            "task %s: claimed by %s, attempt %d/%d", job_id, worker, job.attempts, job.max_attempts
+        )
+        progress = JobProgress()
+        beat = HeartbeatThread(settings, job_id, worker, progress)
+        beat.start()
+        try:
+            config = training_config(session, job, settings=settings)
+            result = run_training(
+                config,
+                settings=settings,
+                reporter=progress,
+                experiment_id=job.experiment_id,
+                owner_id=job.owner_id,
+                should_stop=progress.should_stop,
+            )
+            beat.stop()
+            progress.done(final=result.metrics["final"])
+            state.finish(
+                session, job_id, worker=worker, status=state.SUCCEEDED, progress=progress.snapshot()
+            )
+            logger.info("task %s: succeeded, experiment %s", job_id, result.experiment_id)
+        except Cancelled:
+            beat.stop()
+            state.finish(
+                session, job_id, worker=worker, status=state.CANCELLED, error="cancelled by request"
+            )
+            logger.info("task %s: cancelled", job_id)
+        except PERMANENT as error:
+            beat.stop()
+            state.finish(session, job_id, worker=worker, status=state.FAILED, error=str(error))
+            logger.info("task %s: failed: %s", job_id, error)
+        except Exception as error:
+            beat.stop()
+            reason = f"{type(error).__name__}: {error}"
+            outcome = state.release_for_retry(session, job_id, worker=worker, error=reason)
+            logger.warning("task %s: %s; now %s", job_id, reason, outcome)
+            if outcome == state.QUEUED:
+                enqueue(settings, job_id, countdown=settings.job_retry_backoff_s * job.attempts)
+        finally:
+            beat.stop()
+
+
+def reap(settings: Settings) -> list[str]:
+    """Re-queue (and re-send) jobs whose worker died; fail those out of attempts."""
+    from loraforge.jobs.celery_app import enqueue
+
+    with _session(settings) as session:
+        requeued = state.reap_expired(session)
+    for job_id in requeued:
+        logger.warning("task %s: its worker stopped renewing the lease; re-queued", job_id)
+        enqueue(settings, job_id)
+    return requeued
