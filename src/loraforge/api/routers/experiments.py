@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
+from typing import Any
 
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
@@ -25,9 +26,20 @@ from loraforge.tracking.experiments import ExperimentRecord
 router = APIRouter(tags=["experiments"])
 
 
+def without_server_paths(value: Any) -> Any:
+    """Absolute paths (data files, the bundled model's folder) become bare file names."""
+    if isinstance(value, dict):
+        return {k: without_server_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_server_paths(v) for v in value]
+    if isinstance(value, str) and (value.startswith("/") or PureWindowsPath(value).drive):
+        return PureWindowsPath(value).name if PureWindowsPath(value).drive else Path(value).name
+    return value
+
+
 def _public(record: ExperimentRecord) -> ExperimentPublic:
     fields = {k: v for k, v in asdict(record).items() if k in ExperimentPublic.model_fields}
-    return ExperimentPublic(**fields)
+    return ExperimentPublic(**without_server_paths(fields))
 
 
 def _visible(db_url: str, experiment_id: str, user: UserRecord) -> ExperimentRecord:
