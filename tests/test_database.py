@@ -1,16 +1,12 @@
 """The experiment database on SQLite (embedded default) and on a real PostgreSQL server."""
 
-import socket
-import uuid
-
 import pytest
+from services import available, fresh_postgres_database
 from sqlalchemy import inspect, text
 
 from loraforge.db.engine import get_engine
 from loraforge.errors import NotFound
 from loraforge.tracking import experiments
-
-POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 def _exercise(url: str) -> None:
@@ -44,27 +40,8 @@ def test_sqlite_schema_is_migrated_and_usable(tmp_path):
     _exercise(url)
 
 
-def _postgres_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _postgres_answers(), reason="no PostgreSQL server on 127.0.0.1:5432")
 def test_postgresql_schema_is_migrated_and_usable():
-    from sqlalchemy import create_engine
-
-    name = f"loraforge_test_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    if not available(5432, "PostgreSQL"):
+        pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
+    with fresh_postgres_database() as url:
         _exercise(url)
-    finally:
-        get_engine(url).dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}"'))
-        admin.dispose()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import make_texts
 from fastapi.testclient import TestClient
+from services import REDIS_URL, available, fresh_postgres_database
 from sqlalchemy.orm import sessionmaker
 
 from loraforge.api.app import create_app
@@ -30,18 +30,10 @@ LORAFORGE = Path(sys.executable).with_name("loraforge")
 pytestmark = pytest.mark.slow
 
 
-def redis_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 class Service:
     """The API (in-process TestClient) and worker processes sharing one set of settings."""
 
-    def __init__(self, root: Path, broker_url: str | None) -> None:
+    def __init__(self, root: Path, broker_url: str | None, database_url: str | None) -> None:
         self.root = root
         self.env_values = {
             "LORAFORGE_DATA_DIR": str(root / "state"),
@@ -53,10 +45,13 @@ class Service:
         }
         if broker_url:
             self.env_values["LORAFORGE_BROKER_URL"] = broker_url
+        if database_url:
+            self.env_values["LORAFORGE_DATABASE_URL"] = database_url
         self.settings = Settings(
             data_dir=root / "state",
             results_dir=root / "results",
             broker_url=broker_url,
+            database_url=database_url,
             job_lease_s=3,
             job_heartbeat_s=0.5,
             reaper_interval_s=1,
@@ -144,20 +139,24 @@ def finished(task: dict) -> bool:
     return task["status"] in ("succeeded", "failed", "cancelled")
 
 
-BROKERS = [pytest.param(None, id="embedded")] + (
-    [pytest.param("redis://127.0.0.1:6379/13", id="redis")] if redis_answers() else []
-)
-
-
-@pytest.fixture(params=BROKERS)
+@pytest.fixture(params=["embedded", "redis+postgresql"])
 def service(request, tmp_path):
-    if request.param:
-        import redis
+    """Embedded: SQLite and the filesystem transport. Cluster: PostgreSQL and Redis."""
+    if request.param == "embedded":
+        running = Service(tmp_path, None, None)
+        yield running
+        running.close()
+        return
+    if not (available(6379, "Redis") and available(5432, "PostgreSQL")):
+        pytest.skip("no Redis or PostgreSQL on 127.0.0.1")
+    import redis
 
-        redis.Redis.from_url(request.param).flushdb()
-    running = Service(tmp_path, request.param)
-    yield running
-    running.close()
+    broker_url = f"{REDIS_URL}/13"
+    redis.Redis.from_url(broker_url).flushdb()
+    with fresh_postgres_database() as database_url:
+        running = Service(tmp_path, broker_url, database_url)
+        yield running
+        running.close()
 
 
 def test_submit_run_succeed_and_use_the_model(service, tiny_model_dir):
