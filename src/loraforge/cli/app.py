@@ -357,3 +357,18 @@ def worker(
     from loraforge.settings import get_settings
 
     run_worker(get_settings(), concurrency=concurrency)
+
+
+@app.command("up")
+def up(
+    api_port: Annotated[int, typer.Option(help="Port of the API.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+) -> None:
+    """Start the API and a worker on the configured (by default embedded) services; Ctrl-C stops all."""
+    from loraforge.launcher import run_all
+    from loraforge.settings import get_settings
+
+    settings = get_settings()
+    broker = settings.broker_url or f"embedded (files under {settings.resolved_broker_dir()})"
+    code = run_all(host=host, api_port=api_port, broker=broker, announce=console.print)
+    raise typer.Exit(code)
