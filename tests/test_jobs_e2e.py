@@ -7,6 +7,8 @@ against the Redis server on 127.0.0.1 where one answers.
 from __future__ import annotations
 
 import io
+import json
+import logging
 import os
 import signal
 import subprocess
@@ -23,6 +25,7 @@ from sqlalchemy.orm import sessionmaker
 from loraforge.api.app import create_app
 from loraforge.auth import users
 from loraforge.db.engine import get_engine
+from loraforge.monitoring.logs import TaskIdFilter
 from loraforge.settings import Settings
 
 PASSWORD = "correct horse battery"
@@ -159,7 +162,9 @@ def service(request, tmp_path):
         running.close()
 
 
-def test_submit_run_succeed_and_use_the_model(service, tiny_model_dir):
+def test_submit_run_succeed_and_use_the_model(service, tiny_model_dir, caplog):
+    caplog.set_level(logging.INFO, logger="loraforge")
+    caplog.handler.addFilter(TaskIdFilter())
     service.start_worker()
     started = time.monotonic()
     task_id = service.submit(tiny_model_dir, service.upload(120), epochs=2)
@@ -202,6 +207,33 @@ def test_submit_run_succeed_and_use_the_model(service, tiny_model_dir):
     )
     assert service.client.get("/tasks", headers=service.headers["bob"]).json()["count"] == 0
     print(f"submit → succeeded in {time.monotonic() - started:.1f} s")
+
+    # One task id follows the job through the API, the database writes and the worker.
+    api_lines = [r for r in caplog.records if getattr(r, "task_id", None) == task_id]
+    assert any(
+        r.name == "loraforge.api.access" and r.getMessage().startswith("POST /train")
+        for r in api_lines
+    )
+    assert any(
+        r.name == "loraforge.api.access" and r.getMessage().startswith(f"GET /task/{task_id}")
+        for r in api_lines
+    )
+    worker_lines = []
+    for line in (service.root / "worker-0.log").read_text().splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if entry.get("task_id") == task_id:
+                worker_lines.append(entry)
+    events = [(e["logger"], e["msg"]) for e in worker_lines]
+    assert any("claimed by" in msg for _, msg in events)
+    assert any(
+        e.get("event") == "job.transition" and e.get("status") == "running" for e in worker_lines
+    )
+    assert any(
+        e.get("event") == "job.transition" and e.get("status") == "succeeded" for e in worker_lines
+    )
+    assert any(logger == "loraforge.training" and "steps over" in msg for logger, msg in events)
+    assert all(e["service"] == "worker" for e in worker_lines)
 
 
 def test_cancel_a_queued_job_at_once(service, tiny_model_dir):

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from loraforge import __version__
 from loraforge.api import errors
+from loraforge.api.access_log import AccessLogMiddleware
 from loraforge.api.limits import BodyLimitMiddleware
 from loraforge.api.routers import audit, auth, datasets, experiments, health, jobs, users
 from loraforge.db.engine import get_engine
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(AccessLogMiddleware)
     for router in (
         auth.router,
         users.router,

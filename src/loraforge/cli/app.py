@@ -342,8 +342,10 @@ def api(
     import uvicorn
 
     from loraforge.api.app import create_app
+    from loraforge.monitoring import logs
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    logs.configure("api")
+    uvicorn.run(create_app(), host=host, port=port, log_config=None, access_log=False)
 
 
 @app.command("worker")

@@ -70,4 +70,7 @@ def celery_app(settings: Settings) -> Celery:
 
 def enqueue(settings: Settings, job_id: str, *, countdown: float | None = None) -> None:
     """Send a job id to the workers. Call only after the job's row is committed."""
-    celery_app(settings).send_task(TASK_NAME, args=[job_id], queue=QUEUE, countdown=countdown)
+    # The Celery message id is the job id too, so even Celery's own log lines name the task.
+    celery_app(settings).send_task(
+        TASK_NAME, args=[job_id], task_id=job_id, queue=QUEUE, countdown=countdown
+    )

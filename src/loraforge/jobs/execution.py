@@ -14,6 +14,7 @@ from loraforge.errors import Cancelled, ConfigError, DatasetError, NotFound
 from loraforge.jobs import state
 from loraforge.jobs.progress import JobProgress
 from loraforge.jobs.service import training_config
+from loraforge.monitoring.logs import task_context
 from loraforge.settings import Settings
 
 logger = logging.getLogger("loraforge.jobs")
@@ -39,7 +40,7 @@ class HeartbeatThread(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        with _session(self.settings) as session:
+        with task_context(self.job_id), _session(self.settings) as session:
             while not self.stopped.wait(self.settings.job_heartbeat_s):
                 beat = state.heartbeat(
                     session,
@@ -63,6 +64,11 @@ class HeartbeatThread(threading.Thread):
 
 
 def execute(job_id: str, *, settings: Settings) -> None:
+    with task_context(job_id):
+        _execute(job_id, settings=settings)
+
+
+def _execute(job_id: str, *, settings: Settings) -> None:
     from loraforge.jobs.celery_app import enqueue
     from loraforge.training.runner import run_training
 
@@ -122,6 +128,7 @@ def reap(settings: Settings) -> list[str]:
     with _session(settings) as session:
         requeued = state.reap_expired(session)
     for job_id in requeued:
-        logger.warning("task %s: its worker stopped renewing the lease; re-queued", job_id)
-        enqueue(settings, job_id)
+        with task_context(job_id):
+            logger.warning("task %s: its worker stopped renewing the lease; re-queued", job_id)
+            enqueue(settings, job_id)
     return requeued

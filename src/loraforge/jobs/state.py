@@ -8,6 +8,7 @@ expired (their worker died) until ``max_attempts`` is spent.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,8 @@ from sqlalchemy.orm import Session
 
 from loraforge.db.models import Job
 from loraforge.errors import NotFound
+
+logger = logging.getLogger("loraforge.jobs.state")
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
     "queued",
@@ -89,6 +92,11 @@ def create(
     )
     session.add(row)
     session.flush()
+    logger.info(
+        "task %s: database row created (queued)",
+        row.id,
+        extra={"task_id": row.id, "event": "job.transition", "status": QUEUED},
+    )
     return JobRecord.from_row(row)
 
 
@@ -122,7 +130,15 @@ def _cas(session: Session, job_id: str, where: list, **values: Any) -> bool:
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    return result.rowcount == 1
+    changed = result.rowcount == 1
+    if changed and "status" in values:
+        logger.info(
+            "task %s: database row now %s",
+            job_id,
+            values["status"],
+            extra={"task_id": job_id, "event": "job.transition", "status": values["status"]},
+        )
+    return changed
 
 
 def claim(session: Session, job_id: str, *, worker: str, lease_s: float) -> JobRecord | None:

@@ -6,8 +6,11 @@ import logging
 import os
 import threading
 
+from celery.signals import setup_logging
+
 from loraforge.jobs.celery_app import QUEUE, celery_app
 from loraforge.jobs.execution import reap
+from loraforge.monitoring import logs
 from loraforge.settings import Settings
 
 logger = logging.getLogger("loraforge.jobs")
@@ -24,9 +27,9 @@ def _reaper(settings: Settings, stop: threading.Event) -> None:
 
 
 def run_worker(settings: Settings, *, concurrency: int = 1) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure("worker")
+    # Any receiver of setup_logging stops Celery from replacing the JSON logging set up above.
+    setup_logging.connect(lambda **_: None, weak=False)
     stop = threading.Event()
     threading.Thread(target=_reaper, args=(settings, stop), name="reaper", daemon=True).start()
     app = celery_app(settings)

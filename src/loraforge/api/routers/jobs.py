@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import logging
+
+from fastapi import APIRouter, Request
 
 from loraforge.api.deps import AuditDep, CurrentUser, SessionDep, SettingsDep
 from loraforge.api.schemas import JobPublic, JobsPublic, TaskSubmitted, TrainJobCreate
 from loraforge.audit import log as audit
 from loraforge.jobs import service, state
 from loraforge.jobs.state import JobRecord
+from loraforge.monitoring.logs import task_context
+
+logger = logging.getLogger("loraforge.api.jobs")
 
 router = APIRouter(tags=["jobs"])
 
@@ -20,6 +25,7 @@ def public(job: JobRecord) -> JobPublic:
 
 @router.post("/train", response_model=TaskSubmitted, status_code=202)
 def submit(
+    request: Request,
     body: TrainJobCreate,
     user: CurrentUser,
     session: SessionDep,
@@ -43,7 +49,10 @@ def submit(
         detail={"experiment_id": job.experiment_id},
     )
     session.commit()
-    enqueue(settings, job.id)
+    request.state.task_id = job.id  # for the access-log line of this request
+    with task_context(job.id):
+        logger.info("task %s: submitted by %s, enqueued", job.id, user.username)
+        enqueue(settings, job.id)
     return TaskSubmitted(task_id=job.id, status=job.status)
 
 

@@ -1,0 +1,73 @@
+"""Structured (JSON) log lines that carry the task id.
+
+The task id lives in a context variable: the API sets it while it handles a request about
+a task, the worker while it runs one (and in the threads it starts), so every line written
+meanwhile — ours, the training run's, Celery's — carries it. ``grep <task id>`` over the
+API's and the workers' logs tells a job's whole story.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+task_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("task_id", default=None)
+
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "task_id", "service"}
+
+
+@contextmanager
+def task_context(task_id: str | None) -> Iterator[None]:
+    token = task_id_var.set(task_id)
+    try:
+        yield
+    finally:
+        task_id_var.reset(token)
+
+
+class TaskIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "task_id", None) is None:
+            record.task_id = task_id_var.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "service": self.service,
+            "logger": record.name,
+            "task_id": getattr(record, "task_id", None) or task_id_var.get(),
+            "msg": record.getMessage(),
+        }
+        line.update(
+            {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+        )
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+def configure(service: str, *, level: int = logging.INFO) -> None:
+    """JSON lines on stderr for a long-running process (API, worker)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(TaskIdFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("uvicorn.access",):  # our own access log carries the task id instead
+        logging.getLogger(noisy).handlers[:] = []
+        logging.getLogger(noisy).propagate = False
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # "running migrations" on every start
