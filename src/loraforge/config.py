@@ -77,7 +77,7 @@ class TrainingSection(_Section):
     learning_rate: float = Field(default=2.0e-3, gt=0, le=1.0)
     warmup_ratio: float = Field(default=0.1, ge=0.0, lt=1.0)
     weight_decay: float = Field(default=0.01, ge=0.0, le=1.0)
-    seed: int = 42
+    seed: int = Field(default=42, ge=0, le=2**32 - 1)  # numpy and torch seeds are 32-bit
     max_train_samples: int | None = Field(default=None, ge=2)
     max_eval_samples: int | None = Field(default=None, ge=2)
     metric_for_best: Literal["accuracy", "f1_macro"] = "f1_macro"

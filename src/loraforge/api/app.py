@@ -16,13 +16,15 @@ from loraforge.settings import Settings, get_settings
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    get_engine(settings.resolved_database_url())  # migrate before the first request
+    database_url = settings.resolved_database_url()  # resolved once: it touches the filesystem
+    get_engine(database_url)  # migrate before the first request
     app = FastAPI(
         title="loraforge",
         version=__version__,
         description="Self-hosted LoRA fine-tuning: data sets, jobs, experiments, predictions.",
     )
     app.state.settings = settings
+    app.state.database_url = database_url
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(MetricsMiddleware)

@@ -13,13 +13,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from loraforge.audit import log as audit
 from loraforge.auth import users
 from loraforge.auth.tokens import decode_access_token
 from loraforge.auth.users import UserRecord
-from loraforge.db.engine import get_engine
+from loraforge.db.engine import session_factory
 from loraforge.errors import Forbidden, NotFound, Unauthorized
 from loraforge.settings import Settings
 
@@ -33,14 +33,11 @@ def get_app_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-def get_session(settings: SettingsDep) -> Iterator[Session]:
+def get_session(request: Request) -> Iterator[Session]:
     """Handlers commit what they change themselves, before answering: the code after
     ``yield`` may run after the response is sent, too late to report a failed commit.
     Anything not committed is rolled back when the session closes."""
-    factory = sessionmaker(
-        bind=get_engine(settings.resolved_database_url()), expire_on_commit=False
-    )
-    with factory() as session:
+    with session_factory(request.app.state.database_url)() as session:
         yield session
 
 

@@ -39,15 +39,23 @@ def get_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True)
-    if parsed.get_backend_name() == "sqlite":
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    # A network database may drop idle connections; a SQLite file cannot.
+    # The API serves sync handlers from a pool of 40 threads; with SQLAlchemy's default
+    # of 5 (+10) connections most of them queue for a connection under load.
+    engine = create_engine(url, pool_pre_ping=not is_sqlite, pool_size=20, max_overflow=20)
+    if is_sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
     upgrade_schema(engine)
     return engine
 
 
+@lru_cache(maxsize=8)
+def session_factory(url: str) -> sessionmaker[Session]:
+    return sessionmaker(bind=get_engine(url), expire_on_commit=False)
+
+
 @contextmanager
 def session_scope(url: str) -> Iterator[Session]:
-    factory = sessionmaker(bind=get_engine(url), expire_on_commit=False)
-    with factory() as session, session.begin():
+    with session_factory(url)() as session, session.begin():
         yield session

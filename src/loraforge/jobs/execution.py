@@ -7,9 +7,9 @@ import os
 import socket
 import threading
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from loraforge.db.engine import get_engine
+from loraforge.db.engine import session_factory
 from loraforge.errors import Cancelled, ConfigError, DatasetError, NotFound
 from loraforge.jobs import state
 from loraforge.jobs.progress import JobProgress
@@ -28,7 +28,7 @@ def worker_name() -> str:
 
 
 def _session(settings: Settings) -> Session:
-    return sessionmaker(bind=get_engine(settings.resolved_database_url()), expire_on_commit=False)()
+    return session_factory(settings.resolved_database_url())()
 
 
 class HeartbeatThread(threading.Thread):

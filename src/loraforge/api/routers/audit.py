@@ -24,7 +24,7 @@ def audit_logs(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> AuditEventsPublic:
     events = audit.query(
         session, username=user, action=action, since=since, until=until, limit=limit, offset=offset

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from loraforge.api.deps import AdminUser, AuditDep, CurrentUser, SessionDep
 from loraforge.api.schemas import UserCreate, UserPublic, UsersPublic, UserUpdate
@@ -12,6 +13,9 @@ from loraforge.audit import log as audit
 from loraforge.auth import users
 
 router = APIRouter(prefix="/users", tags=["users"])
+
+# Bounded: an id beyond a 64-bit integer would otherwise reach the database driver.
+UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.get("/me", response_model=UserPublic)
@@ -45,7 +49,7 @@ def list_users(_admin: AdminUser, session: SessionDep) -> UsersPublic:
 
 @router.patch("/{user_id}", response_model=UserPublic)
 def update_user(
-    user_id: int, body: UserUpdate, admin: AdminUser, session: SessionDep, record: AuditDep
+    user_id: UserId, body: UserUpdate, admin: AdminUser, session: SessionDep, record: AuditDep
 ) -> UserPublic:
     updated = users.get_user(session, user_id)
     if body.role is not None:
@@ -65,6 +69,6 @@ def update_user(
 
 @router.post("/{user_id}/disable", response_model=UserPublic)
 def disable_user(
-    user_id: int, admin: AdminUser, session: SessionDep, record: AuditDep
+    user_id: UserId, admin: AdminUser, session: SessionDep, record: AuditDep
 ) -> UserPublic:
     return update_user(user_id, UserUpdate(is_active=False), admin, session, record)
