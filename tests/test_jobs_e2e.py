@@ -259,7 +259,9 @@ def test_cancel_a_running_job_within_seconds(service, tiny_model_dir):
     service.client.post(f"/task/{task_id}/cancel", headers=service.headers["alice"])
     task = service.wait(task_id, finished, timeout=30)
     assert task["status"] == "cancelled"
-    assert time.monotonic() - asked < 10
+    took = time.monotonic() - asked
+    print(f"cancel of a running job took {took:.1f} s")
+    assert took < 10
     results = service.settings.resolved_results_dir()
     assert not any(p.name.startswith(task["experiment_id"]) for p in results.iterdir())
 
