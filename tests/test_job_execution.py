@@ -1,0 +1,106 @@
+"""A worker's handling of one job: retries with backoff, permanent failures, attempt caps."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.orm import sessionmaker
+
+from loraforge.auth import users
+from loraforge.db.engine import get_engine
+from loraforge.db.models import Dataset
+from loraforge.errors import DatasetError
+from loraforge.jobs import execution, state
+from loraforge.settings import Settings
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    settings = Settings(
+        data_dir=tmp_path / "state",
+        results_dir=tmp_path / "results",
+        job_max_attempts=3,
+        job_retry_backoff_s=5,
+    )
+    factory = sessionmaker(
+        bind=get_engine(settings.resolved_database_url()), expire_on_commit=False
+    )
+    with factory() as session:
+        owner = users.create_user(session, username="owner", password="long enough")
+        session.add(
+            Dataset(
+                id="d1",
+                owner_id=owner.id,
+                name="d.csv",
+                stored_name="d1.csv",
+                format="csv",
+                text_column="text",
+                label_column="label",
+                version="v" * 64,
+                rows=10,
+                size_bytes=10,
+                label_counts={},
+                warnings=[],
+                created_at=state.now(),
+            )
+        )
+        job = state.create(
+            session,
+            owner_id=owner.id,
+            config={"experiment_name": "x", "data": {"dataset_id": "d1"}},
+            dataset_id="d1",
+            eval_dataset_id=None,
+            dataset_version="v" * 64,
+            experiment_id="x-1",
+            max_attempts=3,
+        )
+        session.commit()
+    sent: list[tuple[str, float | None]] = []
+    monkeypatch.setattr(
+        "loraforge.jobs.celery_app.enqueue",
+        lambda s, job_id, countdown=None: sent.append((job_id, countdown)),
+    )
+    monkeypatch.setattr(execution, "training_config", lambda session, job, settings: object())
+    return settings, factory, job.id, sent
+
+
+def run_with(monkeypatch, failure: BaseException) -> None:
+    def failing(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr("loraforge.training.runner.run_training", failing)
+
+
+def test_transient_errors_are_retried_with_growing_backoff_then_failed(setup, monkeypatch):
+    settings, factory, job_id, sent = setup
+    run_with(monkeypatch, RuntimeError("database went away"))
+    for attempt in (1, 2, 3):
+        execution.execute(job_id, settings=settings)
+        with factory() as session:
+            job = state.get(session, job_id)
+        assert job.attempts == attempt
+        if attempt < 3:
+            assert job.status == "queued" and "database went away" in job.error
+            assert sent[-1] == (job_id, 5.0 * attempt)
+    assert job.status == "failed" and "after 3 attempts" in job.error
+    assert len(sent) == 2
+
+
+def test_a_bad_data_set_fails_at_once_without_retries(setup, monkeypatch):
+    settings, factory, job_id, sent = setup
+    run_with(monkeypatch, DatasetError("train.csv cannot be used for training: 2 empty texts"))
+    execution.execute(job_id, settings=settings)
+    with factory() as session:
+        job = state.get(session, job_id)
+    assert (job.status, job.attempts, sent) == ("failed", 1, [])
+    assert "2 empty texts" in job.error
+
+
+def test_a_job_that_is_not_queued_is_left_alone(setup, monkeypatch):
+    settings, factory, job_id, sent = setup
+    with factory() as session:
+        state.request_cancel(session, job_id)
+    run_with(monkeypatch, AssertionError("must not run"))
+    execution.execute(job_id, settings=settings)  # a late or duplicate delivery
+    with factory() as session:
+        assert state.get(session, job_id).status == "cancelled"
+    assert sent == []
