@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -70,7 +69,3 @@ def training_config(session: Session, job: JobRecord, *, settings: Settings) -> 
         session, job.config, user_id=job.owner_id, is_admin=True, settings=settings
     )
     return config_from_tree(tree, source=f"task {job.id}")
-
-
-def dataset_file(settings: Settings, stored_name: str) -> Path:
-    return settings.resolved_datasets_dir() / stored_name
