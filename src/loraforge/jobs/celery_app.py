@@ -25,13 +25,15 @@ def broker_options(settings: Settings) -> tuple[str, dict]:
         # delivery (harmless: the claim refuses it), so its timeout is set long.
         return settings.broker_url, {"visibility_timeout": 12 * 3600}
     folder = settings.resolved_broker_dir()
-    queue, processed = folder / "queue", folder / "processed"
-    queue.mkdir(parents=True, exist_ok=True)
-    processed.mkdir(parents=True, exist_ok=True)
+    queue, processed, control = folder / "queue", folder / "processed", folder / "control"
+    for path in (queue, processed, control):
+        path.mkdir(parents=True, exist_ok=True)
     return "filesystem://", {
         "data_folder_in": str(queue),
         "data_folder_out": str(queue),
         "processed_folder": str(processed),
+        # Without it kombu keeps its exchange table in ./control of the working directory.
+        "control_folder": str(control),
         "store_processed": False,
         "polling_interval": 0.2,
     }
