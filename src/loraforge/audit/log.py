@@ -10,12 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loraforge.db.models import AuditLog
+from loraforge.db.records import FromRow
 
 SUCCESS, FAILURE, DENIED = "success", "failure", "denied"
 
 
 @dataclass(frozen=True)
-class AuditEvent:
+class AuditEvent(FromRow):
     id: int
     at: datetime
     user_id: int | None
@@ -25,10 +26,6 @@ class AuditEvent:
     outcome: str
     client: str | None
     detail: dict[str, Any] | None
-
-    @classmethod
-    def from_row(cls, row: AuditLog) -> AuditEvent:
-        return cls(**{f: getattr(row, f) for f in cls.__dataclass_fields__})
 
 
 def record(

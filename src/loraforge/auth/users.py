@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from loraforge.auth.passwords import DUMMY_HASH, MIN_PASSWORD_LENGTH, hash_password, verify_password
 from loraforge.db.models import AuditLog, User
+from loraforge.db.records import FromRow
 from loraforge.errors import Conflict, InvalidRequest, NotFound, TooManyRequests, Unauthorized
 
 ROLES = ("admin", "user")
@@ -18,7 +19,7 @@ USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
 
 
 @dataclass(frozen=True)
-class UserRecord:
+class UserRecord(FromRow):
     id: int
     username: str
     role: str
@@ -28,10 +29,6 @@ class UserRecord:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
-
-    @classmethod
-    def from_row(cls, row: User) -> UserRecord:
-        return cls(row.id, row.username, row.role, row.is_active, row.created_at)
 
 
 def create_user(

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from loraforge.data.loading import FORMATS, Columns
 from loraforge.data.validation import validate_file
 from loraforge.db.models import Dataset
+from loraforge.db.records import FromRow
 from loraforge.errors import DatasetError, InvalidRequest, NotFound, PayloadTooLarge
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]{0,200}$")
@@ -29,7 +30,7 @@ CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
-class DatasetRecord:
+class DatasetRecord(FromRow):
     id: str
     owner_id: int
     name: str
@@ -42,10 +43,6 @@ class DatasetRecord:
     label_counts: dict[str, int]
     warnings: list[str]
     created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: Dataset) -> DatasetRecord:
-        return cls(**{f: getattr(row, f) for f in cls.__dataclass_fields__})
 
 
 def check_file_name(name: str) -> str:

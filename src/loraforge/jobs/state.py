@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from loraforge.db.models import Job
+from loraforge.db.records import FromRow
 from loraforge.errors import NotFound
 
 logger = logging.getLogger("loraforge.jobs.state")
@@ -37,7 +38,7 @@ def now() -> datetime:
 
 
 @dataclass(frozen=True)
-class JobRecord:
+class JobRecord(FromRow):
     id: str
     owner_id: int
     status: str
@@ -57,10 +58,6 @@ class JobRecord:
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
-
-    @classmethod
-    def from_row(cls, row: Job) -> JobRecord:
-        return cls(**{f: getattr(row, f) for f in cls.__dataclass_fields__})
 
 
 def create(

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from loraforge.db.engine import session_scope
 from loraforge.db.models import Experiment
+from loraforge.db.records import FromRow
 from loraforge.errors import NotFound
 
 RUNNING, SUCCEEDED, FAILED, CANCELLED = "running", "succeeded", "failed", "cancelled"
@@ -20,7 +21,7 @@ def now() -> datetime:
 
 
 @dataclass(frozen=True)
-class ExperimentRecord:
+class ExperimentRecord(FromRow):
     id: str
     name: str
     status: str
@@ -40,10 +41,6 @@ class ExperimentRecord:
     mlflow_run_id: str | None
     error: str | None
     owner_id: int | None
-
-    @classmethod
-    def from_row(cls, row: Experiment) -> ExperimentRecord:
-        return cls(**{field: getattr(row, field) for field in cls.__dataclass_fields__})
 
 
 def create(db_url: str, **values: Any) -> ExperimentRecord:
