@@ -1,4 +1,5 @@
-"""One JSON access-log line per request, carrying the task id when the request is about one."""
+"""Per request, timed once: one JSON access-log line (with the task id when the request is
+about a task) and the Prometheus request metrics."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loraforge.monitoring.logs import task_context, task_id_var
+from loraforge.monitoring.metrics import observe_request
 
 logger = logging.getLogger("loraforge.api.access")
 TASK_PATH = re.compile(r"^/task/([0-9a-fA-F-]{36})(/|$)")
 
 
-class AccessLogMiddleware:
+class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -35,6 +37,10 @@ class AccessLogMiddleware:
             try:
                 await self.app(scope, receive, recording_send)
             finally:
+                seconds = time.perf_counter() - started
+                # Route templates, not raw paths, label the metrics: ids would explode cardinality.
+                route = getattr(scope.get("route"), "path", "unmatched")
+                observe_request(scope["method"], route, status["code"], seconds)
                 client = scope.get("client")
                 logger.info(
                     "%s %s %d",
@@ -45,7 +51,7 @@ class AccessLogMiddleware:
                         "event": "http.request",
                         "status": status["code"],
                         "client": client[0] if client else None,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "duration_ms": round(seconds * 1000, 2),
                         # A handler that created a task (POST /train) names it in the scope.
                         "task_id": scope.get("state", {}).get("task_id") or task_id_var.get(),
                     },

@@ -6,11 +6,10 @@ from fastapi import FastAPI
 
 from loraforge import __version__
 from loraforge.api import errors
-from loraforge.api.access_log import AccessLogMiddleware
+from loraforge.api.access_log import ObservabilityMiddleware
 from loraforge.api.limits import BodyLimitMiddleware
 from loraforge.api.routers import audit, auth, datasets, experiments, health, jobs, users
 from loraforge.db.engine import get_engine
-from loraforge.monitoring.metrics import MetricsMiddleware
 from loraforge.settings import Settings, get_settings
 
 
@@ -27,8 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database_url = database_url
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
-    app.add_middleware(MetricsMiddleware)
-    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(ObservabilityMiddleware)
     for router in (
         auth.router,
         users.router,
