@@ -130,3 +130,27 @@ def tiny_run(tiny_model_dir, data_files, shared_settings):
 
     config = config_from_tree(tiny_config_tree(tiny_model_dir, data_files), source="test")
     return run_training(config, settings=shared_settings)
+
+
+def add_dataset(session, *, owner_id: int, dataset_id: str = "d1") -> None:
+    """A data set row for job tests that never read its file."""
+    from loraforge.db.models import Dataset
+    from loraforge.jobs.state import now
+
+    session.add(
+        Dataset(
+            id=dataset_id,
+            owner_id=owner_id,
+            name="d.csv",
+            stored_name=f"{dataset_id}.csv",
+            format="csv",
+            text_column="text",
+            label_column="label",
+            version="v" * 64,
+            rows=10,
+            size_bytes=10,
+            label_counts={},
+            warnings=[],
+            created_at=now(),
+        )
+    )

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from conftest import add_dataset
 from sqlalchemy.orm import sessionmaker
 
 from loraforge.auth import users
 from loraforge.db.engine import get_engine
-from loraforge.db.models import Dataset
 from loraforge.errors import DatasetError
 from loraforge.jobs import execution, state
 from loraforge.settings import Settings
@@ -26,23 +26,7 @@ def setup(tmp_path, monkeypatch):
     )
     with factory() as session:
         owner = users.create_user(session, username="owner", password="long enough")
-        session.add(
-            Dataset(
-                id="d1",
-                owner_id=owner.id,
-                name="d.csv",
-                stored_name="d1.csv",
-                format="csv",
-                text_column="text",
-                label_column="label",
-                version="v" * 64,
-                rows=10,
-                size_bytes=10,
-                label_counts={},
-                warnings=[],
-                created_at=state.now(),
-            )
-        )
+        add_dataset(session, owner_id=owner.id)
         job = state.create(
             session,
             owner_id=owner.id,

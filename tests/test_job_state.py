@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from conftest import add_dataset
 from sqlalchemy.orm import sessionmaker
 
 from loraforge.auth import users
 from loraforge.db.engine import get_engine
-from loraforge.db.models import Dataset
 from loraforge.jobs import state
 
 
@@ -18,23 +18,7 @@ def session(tmp_path):
     engine = get_engine(f"sqlite:///{tmp_path / 'jobs.db'}")
     with sessionmaker(bind=engine, expire_on_commit=False)() as s:
         owner = users.create_user(s, username="owner", password="long enough", role="user")
-        s.add(
-            Dataset(
-                id="d1",
-                owner_id=owner.id,
-                name="d.csv",
-                stored_name="d1.csv",
-                format="csv",
-                text_column="text",
-                label_column="label",
-                version="v" * 64,
-                rows=10,
-                size_bytes=10,
-                label_counts={},
-                warnings=[],
-                created_at=state.now(),
-            )
-        )
+        add_dataset(s, owner_id=owner.id)
         s.commit()
         s.info["owner"] = owner.id
         yield s
