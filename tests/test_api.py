@@ -374,3 +374,27 @@ def test_cli_creates_the_first_admin_from_stdin(tmp_path, monkeypatch):
             )
     finally:
         get_settings.cache_clear()
+
+
+def test_jobs_submitted_in_the_same_second_get_their_own_experiments(client, people, monkeypatch):
+    """Experiment ids are <name>-<UTC second>; a second job in that second must not share
+    the first one's results folder and MLflow run."""
+    from datetime import UTC, datetime
+
+    import loraforge.training.runner as runner
+
+    frozen = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
+    monkeypatch.setattr(
+        runner, "datetime", type("Frozen", (), {"now": staticmethod(lambda tz: frozen)})
+    )
+    monkeypatch.setattr("loraforge.jobs.celery_app.enqueue", lambda settings, job_id: None)
+    headers = auth(client, "alice")
+    dataset = upload(client, headers).json()["id"]
+    body = {"experiment_name": "same", "data": {"dataset_id": dataset, "eval_split": 0.25}}
+    tasks = [client.post("/train", headers=headers, json=body).json()["task_id"] for _ in range(3)]
+    experiments = [client.get(f"/task/{t}", headers=headers).json()["experiment_id"] for t in tasks]
+    assert experiments == [
+        "same-20261127-120000",
+        "same-20261127-120000-2",
+        "same-20261127-120000-3",
+    ]

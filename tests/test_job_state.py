@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 from conftest import add_dataset
@@ -32,7 +33,7 @@ def new_job(session, max_attempts=2):
         dataset_id="d1",
         eval_dataset_id=None,
         dataset_version="v" * 64,
-        experiment_id="e1",
+        experiment_id=f"e-{uuid.uuid4().hex[:8]}",
         max_attempts=max_attempts,
     )
     session.commit()

@@ -25,6 +25,7 @@ from sqlalchemy.orm import sessionmaker
 from loraforge.api.app import create_app
 from loraforge.auth import users
 from loraforge.db.engine import get_engine
+from loraforge.jobs import state
 from loraforge.monitoring.logs import TaskIdFilter
 from loraforge.settings import Settings
 
@@ -44,6 +45,7 @@ class Service:
             "LORAFORGE_JOB_LEASE_S": "3",
             "LORAFORGE_JOB_HEARTBEAT_S": "0.5",
             "LORAFORGE_REAPER_INTERVAL_S": "1",
+            "LORAFORGE_JOB_MAX_ATTEMPTS": "2",
             "LORAFORGE_JOB_RETRY_BACKOFF_S": "0",
         }
         if broker_url:
@@ -58,6 +60,7 @@ class Service:
             job_lease_s=3,
             job_heartbeat_s=0.5,
             reaper_interval_s=1,
+            job_max_attempts=2,
         )
         self.client = TestClient(create_app(self.settings))
         self.workers: list[subprocess.Popen] = []
@@ -126,6 +129,11 @@ class Service:
             time.sleep(0.2)
         logs = "\n".join(p.read_text()[-3000:] for p in sorted(self.root.glob("worker-*.log")))
         raise AssertionError(f"task {task_id} still {task['status']} after {timeout}s\n{logs}")
+
+    def job_row(self, task_id: str) -> state.JobRecord:
+        """What only the database knows, such as which worker process holds the job."""
+        with sessionmaker(bind=get_engine(self.settings.resolved_database_url()))() as session:
+            return state.get(session, task_id)
 
     def close(self) -> None:
         for worker in self.workers:
@@ -283,3 +291,34 @@ def test_a_killed_worker_loses_no_job(service, tiny_model_dir):
     ).json()
     assert experiment["metrics"]["train"]["resumed_from_epoch"] >= 1
     assert [round(h["epoch"]) for h in experiment["metrics"]["history"]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_job_that_kills_its_worker_every_time_fails_while_others_keep_moving(
+    service, tiny_model_dir
+):
+    """As the OOM killer would: whichever worker runs the doomed job dies, every time, and
+    its supervisor starts a new one. The job ends failed after max_attempts (2 here); the
+    jobs queued behind it succeed on the surviving workers."""
+    service.start_worker()
+    service.start_worker()
+    doomed = service.submit(tiny_model_dir, service.upload(600), epochs=20)
+    others = [service.submit(tiny_model_dir, service.upload(60 + i), epochs=1) for i in range(2)]
+    killed: set[str] = set()
+    deadline = time.monotonic() + 180
+    while not finished(task := service.task(doomed)):
+        assert time.monotonic() < deadline, task
+        holder = service.job_row(doomed).worker
+        if task["status"] == "running" and holder and holder not in killed:
+            pid = int(holder.rsplit(":", 1)[1])
+            victim = next(w for w in service.workers if w.pid == pid)
+            os.killpg(victim.pid, signal.SIGKILL)
+            victim.wait()
+            killed.add(holder)
+            service.start_worker()
+        time.sleep(0.2)
+    assert task["status"] == "failed", task
+    assert task["attempts"] == 2 and len(killed) == 2
+    assert "the worker died 2 time(s)" in task["error"]
+    for other in others:
+        outcome = service.wait(other, finished)
+        assert outcome["status"] == "succeeded", outcome["error"]

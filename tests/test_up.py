@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -39,7 +40,7 @@ def test_up_serves_and_stops_on_ctrl_c(tmp_path):
     )
     port = free_port()
     up = subprocess.Popen(
-        [str(LORAFORGE), "up", "--api-port", str(port)],
+        [str(LORAFORGE), "up", "--api-port", str(port), "--ui-port", str(free_port())],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -66,7 +67,7 @@ def test_up_serves_and_stops_on_ctrl_c(tmp_path):
     children = subprocess.run(
         ["pgrep", "-P", str(up.pid)], capture_output=True, text=True
     ).stdout.split()
-    assert len(children) == 2
+    assert len(children) == 3  # API, worker, web UI
     os.kill(up.pid, signal.SIGINT)
     assert up.wait(timeout=30) == 0
     time.sleep(0.5)
@@ -77,3 +78,47 @@ def test_up_serves_and_stops_on_ctrl_c(tmp_path):
         )
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/health")
+
+
+@pytest.mark.slow
+def test_api_with_several_worker_processes_serves_and_logs_json(tmp_path):
+    env = {
+        **os.environ,
+        "LORAFORGE_DATA_DIR": str(tmp_path / "state"),
+        "LORAFORGE_RESULTS_DIR": str(tmp_path / "r"),
+    }
+    port = free_port()
+    api = subprocess.Popen(
+        [str(LORAFORGE), "api", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert api.poll() is None, api.stderr.read()
+            assert time.monotonic() < deadline
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.ConnectError:
+                time.sleep(0.2)
+        workers = subprocess.run(
+            ["pgrep", "-P", str(api.pid)], capture_output=True, text=True
+        ).stdout.split()
+        # uvicorn's supervisor may also hold a resource-tracker child beside the workers.
+        assert len(workers) >= 2
+    finally:
+        os.killpg(api.pid, signal.SIGTERM)
+        api.wait(timeout=30)
+    access = [
+        json.loads(line)
+        for line in api.stderr.read().splitlines()
+        if line.startswith("{") and '"http.request"' in line
+    ]
+    assert access
+    assert access[0]["msg"] == "GET /health 200"
+    assert access[0]["service"] == "api"

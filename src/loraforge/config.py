@@ -45,7 +45,13 @@ class DataSection(_Section):
     )
     text_column: str = "text"
     label_column: str = "label"
-    max_length: int = Field(default=128, ge=8, le=4096)
+    max_length: int = Field(
+        default=128,
+        ge=8,
+        le=4096,
+        description="Longest text in tokens; longer ones are truncated. Batches are padded "
+        "only to their longest text.",
+    )
 
     @model_validator(mode="after")
     def _one_eval_source(self) -> DataSection:
@@ -60,9 +66,18 @@ class DataSection(_Section):
 
 
 class LoraSection(_Section):
-    r: int = Field(default=8, ge=1, le=512)
-    alpha: float = Field(default=16, gt=0)
-    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    r: int = Field(
+        default=8,
+        ge=1,
+        le=512,
+        description="Rank of the LoRA update matrices: more capacity and parameters as it grows.",
+    )
+    alpha: float = Field(
+        default=16, gt=0, description="Scale of the LoRA update (alpha / r); usually twice r."
+    )
+    dropout: float = Field(
+        default=0.1, ge=0.0, lt=1.0, description="Dropout on the LoRA path during training."
+    )
     target_modules: list[str] | str | None = Field(
         default=None,
         description="Module names (or one regex) to adapt; null picks the architecture's default.",
@@ -70,17 +85,38 @@ class LoraSection(_Section):
 
 
 class TrainingSection(_Section):
-    epochs: int = Field(default=3, ge=1, le=1000)
-    batch_size: int = Field(default=32, ge=1, le=4096)
+    epochs: int = Field(
+        default=3,
+        ge=1,
+        le=1000,
+        description="Passes over the training data; one evaluation and checkpoint each.",
+    )
+    batch_size: int = Field(default=32, ge=1, le=4096, description="Texts per training step.")
     eval_batch_size: int = Field(default=64, ge=1, le=4096)
     gradient_accumulation_steps: int = Field(default=1, ge=1, le=1024)
-    learning_rate: float = Field(default=2.0e-3, gt=0, le=1.0)
-    warmup_ratio: float = Field(default=0.1, ge=0.0, lt=1.0)
+    learning_rate: float = Field(
+        default=2.0e-3,
+        gt=0,
+        le=1.0,
+        description="Peak learning rate; LoRA wants a higher one than full fine-tuning.",
+    )
+    warmup_ratio: float = Field(
+        default=0.1,
+        ge=0.0,
+        lt=1.0,
+        description="Share of the steps spent ramping the learning rate up, then linear decay.",
+    )
     weight_decay: float = Field(default=0.01, ge=0.0, le=1.0)
-    seed: int = Field(default=42, ge=0, le=2**32 - 1)  # numpy and torch seeds are 32-bit
-    max_train_samples: int | None = Field(default=None, ge=2)
+    seed: int = Field(  # numpy and torch seeds are 32-bit
+        default=42, ge=0, le=2**32 - 1, description="Same seed, same data: same result."
+    )
+    max_train_samples: int | None = Field(
+        default=None, ge=2, description="A stratified cap on training rows, for quick runs."
+    )
     max_eval_samples: int | None = Field(default=None, ge=2)
-    metric_for_best: Literal["accuracy", "f1_macro"] = "f1_macro"
+    metric_for_best: Literal["accuracy", "f1_macro"] = Field(
+        default="f1_macro", description="Picks the best checkpoint, which becomes the model."
+    )
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         default="auto",
         description="auto: bf16 where the hardware runs it natively (recent CUDA GPUs, "

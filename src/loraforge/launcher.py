@@ -1,4 +1,4 @@
-"""`loraforge up`: the API and a worker as child processes, stopped together."""
+"""`loraforge up`: the API, a worker and the web UI as child processes, stopped together."""
 
 from __future__ import annotations
 
@@ -36,11 +36,48 @@ def wait_until_healthy(url: str, process: subprocess.Popen, timeout_s: float = 6
     raise LoraforgeError(f"the API did not answer {url}/health within {timeout_s:.0f} s")
 
 
-def run_all(*, host: str, api_port: int, broker: str, announce: Callable[[str], None]) -> int:
+def ui_command(*, host: str, port: int, api_url: str | None) -> tuple[str, list[str], dict]:
+    """``streamlit run`` of the UI's entry point, as (program, argv, environment) for exec."""
+    import os
+
+    import loraforge.ui
+
+    entry_point = Path(loraforge.ui.__file__).with_name("app.py")  # a script: never imported
+    environment = dict(os.environ)
+    if api_url:
+        environment["LORAFORGE_API_URL"] = api_url
+    argv = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(entry_point),
+        "--server.port",
+        str(port),
+        "--server.address",
+        host,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        # Uploads are checked again (and limited) by the API; this is only Streamlit's own cap.
+        "--server.maxUploadSize",
+        "200",
+    ]
+    return sys.executable, argv, environment
+
+
+def run_all(
+    *, host: str, api_port: int, ui_port: int, broker: str, announce: Callable[[str], None]
+) -> int:
     """Start everything, announce the URLs, wait; Ctrl-C or SIGTERM stops all of it."""
+    api_url = f"http://{host}:{api_port}"
     children = [
         subprocess.Popen(_command("api", "--host", host, "--port", str(api_port))),
         subprocess.Popen(_command("worker")),
+        subprocess.Popen(
+            _command("ui", "--host", host, "--port", str(ui_port), "--api-url", api_url)
+        ),
     ]
     stopping = {"now": False}
 
@@ -49,9 +86,9 @@ def run_all(*, host: str, api_port: int, broker: str, announce: Callable[[str], 
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        url = f"http://{host}:{api_port}"
-        wait_until_healthy(url, children[0])
-        announce(f"API     {url}  (docs: {url}/docs)")
+        wait_until_healthy(api_url, children[0])
+        announce(f"web UI  http://{host}:{ui_port}")
+        announce(f"API     {api_url}  (docs: {api_url}/docs)")
         announce(f"worker  1, broker: {broker}")
         announce("Ctrl-C stops everything.")
         while not stopping["now"]:

@@ -80,6 +80,14 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="How often workers look for dead jobs."
     )
 
+    api_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where the web UI finds the API (the UI talks to nothing else).",
+    )
+    ui_refresh_s: float = Field(
+        default=2.0, gt=0, description="How often the web UI refreshes a job it is watching."
+    )
+
     @model_validator(mode="after")
     def _production_is_safe(self) -> Settings:
         if self.env == "production":

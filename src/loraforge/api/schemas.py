@@ -61,6 +61,35 @@ class DatasetPublic(BaseModel):
     created_at: datetime
 
 
+class LengthBin(BaseModel):
+    start: int
+    end: int
+    count: int
+
+
+class DatasetAnalysis(BaseModel):
+    id: str
+    rows: int
+    version: str | None
+    labels: dict[str, dict[str, float]]
+    chars: dict[str, float] | None
+    words: dict[str, float] | None
+    tokens: dict[str, float] | None
+    chars_histogram: list[LengthBin]
+    words_histogram: list[LengthBin]
+
+
+class CatalogModelPublic(BaseModel):
+    name: str
+    language: str
+    description: str
+    bundled: bool
+
+
+class CatalogPublic(BaseModel):
+    data: list[CatalogModelPublic]
+
+
 class DatasetsPublic(BaseModel):
     data: list[DatasetPublic]
     count: int

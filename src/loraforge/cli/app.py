@@ -7,6 +7,7 @@ place, ``_Group.invoke``: no user mistake ever shows a Python traceback.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -337,15 +338,28 @@ def users_create(
 def api(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="API processes sharing the port (about one per core).")
+    ] = 1,
 ) -> None:
     """Run the HTTP API (FastAPI on uvicorn); OpenAPI docs at /docs."""
     import uvicorn
 
-    from loraforge.api.app import create_app
+    from loraforge.api.app import create_service_app
     from loraforge.monitoring import logs
 
     logs.configure("api")
-    uvicorn.run(create_app(), host=host, port=port, log_config=None, access_log=False)
+    # Fail here, with the reason, rather than in every worker process.
+    create_service_app()
+    uvicorn.run(
+        "loraforge.api.app:create_service_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command("worker")
@@ -361,16 +375,34 @@ def worker(
     run_worker(get_settings(), concurrency=concurrency)
 
 
+@app.command("ui")
+def ui(
+    port: Annotated[int, typer.Option(help="Port of the web UI.")] = 8501,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    api_url: Annotated[
+        str | None, typer.Option(help="The API the UI talks to; default LORAFORGE_API_URL.")
+    ] = None,
+) -> None:
+    """Run the web UI (Streamlit); it talks to the API over HTTP only."""
+    from loraforge.launcher import ui_command
+
+    os.execvpe(*ui_command(host=host, port=port, api_url=api_url))
+
+
 @app.command("up")
 def up(
     api_port: Annotated[int, typer.Option(help="Port of the API.")] = 8000,
+    ui_port: Annotated[int, typer.Option(help="Port of the web UI.")] = 8501,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
 ) -> None:
-    """Start the API and a worker on the configured (by default embedded) services; Ctrl-C stops all."""
+    """Start the API, a worker and the web UI on the configured (by default embedded)
+    services; Ctrl-C stops all."""
     from loraforge.launcher import run_all
     from loraforge.settings import get_settings
 
     settings = get_settings()
     broker = settings.broker_url or f"embedded (files under {settings.resolved_broker_dir()})"
-    code = run_all(host=host, api_port=api_port, broker=broker, announce=console.print)
+    code = run_all(
+        host=host, api_port=api_port, ui_port=ui_port, broker=broker, announce=console.print
+    )
     raise typer.Exit(code)

@@ -11,7 +11,7 @@ from loraforge.data.validation import TokenCounter
 from loraforge.data.versioning import dataset_version
 
 
-def _length_stats(lengths: list[int] | pd.Series) -> dict[str, float]:
+def length_stats(lengths: list[int] | pd.Series) -> dict[str, float]:
     values = np.asarray(lengths, dtype=float)
     return {
         "min": int(values.min()),
@@ -37,9 +37,23 @@ def analyze_frame(
             str(label): {"count": int(n), "share": round(n / total, 4)}
             for label, n in counts.items()
         },
-        "chars": _length_stats(usable["text"].map(len)) if total else None,
+        "chars": length_stats(usable["text"].map(len)) if total else None,
         "tokens": None,
     }
     if count_tokens is not None and total:
-        result["tokens"] = _length_stats(count_tokens(list(usable["text"])))
+        result["tokens"] = length_stats(count_tokens(list(usable["text"])))
     return result
+
+
+def length_histogram(lengths: list[int] | pd.Series, *, bins: int = 20) -> list[dict[str, int]]:
+    """Counts of texts per length range, for a chart: ``[{start, end, count}, ...]``."""
+    values = np.asarray(lengths, dtype=float)
+    if not len(values):
+        return []
+    counts, edges = np.histogram(
+        values, bins=min(bins, max(1, int(values.max() - values.min()) + 1))
+    )
+    return [
+        {"start": int(edges[i]), "end": int(np.ceil(edges[i + 1])), "count": int(n)}
+        for i, n in enumerate(counts)
+    ]

@@ -14,12 +14,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from loraforge.data.loading import FORMATS, Columns
+from loraforge.data.analysis import analyze_frame, length_histogram, length_stats
+from loraforge.data.loading import FORMATS, Columns, read_table, select_columns
 from loraforge.data.validation import validate_file
 from loraforge.db.models import Dataset
 from loraforge.db.records import FromRow
@@ -141,3 +142,22 @@ def dataset_path(record: DatasetRecord, *, datasets_dir: Path, session: Session)
     if row is None:
         raise NotFound(f"data set {record.id} does not exist")
     return datasets_dir / row.stored_name
+
+
+def analyze_dataset(
+    session: Session, record: DatasetRecord, *, datasets_dir: Path
+) -> dict[str, Any]:
+    """Label shares and text lengths (characters, words) with histograms, for charts."""
+    path = dataset_path(record, datasets_dir=datasets_dir, session=session)
+    frame = select_columns(
+        read_table(path),
+        Columns(text=record.text_column, label=record.label_column),
+        source=record.name,
+    )
+    result = analyze_frame(frame)
+    texts = frame["text"].dropna().map(str)
+    words = texts.map(lambda t: len(t.split()))
+    result["words"] = length_stats(words)
+    result["chars_histogram"] = length_histogram(texts.map(len))
+    result["words_histogram"] = length_histogram(words)
+    return result

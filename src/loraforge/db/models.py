@@ -97,7 +97,8 @@ class Job(Base):
     dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
     eval_dataset_id: Mapped[str | None] = mapped_column(ForeignKey("datasets.id"))
     dataset_version: Mapped[str] = mapped_column(String(64))
-    experiment_id: Mapped[str] = mapped_column(String(100), index=True)
+    # Unique: two jobs sharing an experiment id would share a results folder and MLflow run.
+    experiment_id: Mapped[str] = mapped_column(String(100), index=True, unique=True)
     progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -5,14 +5,18 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loraforge.config import TrainConfig, config_from_tree
 from loraforge.data import store
+from loraforge.errors import Conflict
 from loraforge.jobs import state
 from loraforge.jobs.state import JobRecord
 from loraforge.settings import Settings
 from loraforge.training.runner import new_experiment_id
+
+ID_RACE_RETRIES = 5
 
 
 def _training_tree(
@@ -46,20 +50,31 @@ def submit(
         session, submitted, user_id=user_id, is_admin=is_admin, settings=settings
     )
     config_from_tree(tree, source="the training config")  # refuse now what the worker would refuse
-    experiment_id = new_experiment_id(
-        submitted["experiment_name"],
-        settings.resolved_results_dir(),
-        settings.resolved_database_url(),
-    )
-    return state.create(
-        session,
-        owner_id=user_id,
-        config=submitted,
-        dataset_id=train.id,
-        eval_dataset_id=submitted["data"].get("eval_dataset_id"),
-        dataset_version=train.version,
-        experiment_id=experiment_id,
-        max_attempts=settings.job_max_attempts,
+    # Another API replica may pick the same id between our check and our insert; the
+    # unique index catches it, and the next candidate is taken.
+    for _ in range(ID_RACE_RETRIES):
+        experiment_id = new_experiment_id(
+            submitted["experiment_name"],
+            settings.resolved_results_dir(),
+            settings.resolved_database_url(),
+        )
+        try:
+            with session.begin_nested():
+                return state.create(
+                    session,
+                    owner_id=user_id,
+                    config=submitted,
+                    dataset_id=train.id,
+                    eval_dataset_id=submitted["data"].get("eval_dataset_id"),
+                    dataset_version=train.version,
+                    experiment_id=experiment_id,
+                    max_attempts=settings.job_max_attempts,
+                )
+        except IntegrityError:
+            continue
+    raise Conflict(
+        "could not allocate an experiment id: too many jobs of this name at once",
+        hint="Try again in a second.",
     )
 
 

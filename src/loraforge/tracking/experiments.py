@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from loraforge.db.engine import session_scope
-from loraforge.db.models import Experiment
+from loraforge.db.models import Experiment, Job
 from loraforge.db.records import FromRow
 from loraforge.errors import NotFound
 
@@ -41,6 +41,16 @@ class ExperimentRecord(FromRow):
     mlflow_run_id: str | None
     error: str | None
     owner_id: int | None
+
+
+def id_in_use(db_url: str, experiment_id: str) -> bool:
+    """An id is taken by an experiment row, or already promised to a queued job (whose
+    experiment row appears only when a worker starts it)."""
+    with session_scope(db_url) as session:
+        return (
+            session.get(Experiment, experiment_id) is not None
+            or session.scalar(select(Job.id).where(Job.experiment_id == experiment_id)) is not None
+        )
 
 
 def create(db_url: str, **values: Any) -> ExperimentRecord:

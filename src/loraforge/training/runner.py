@@ -58,11 +58,7 @@ def new_experiment_id(name: str, results_root: Path, db_url: str) -> str:
 def _taken(candidate: str, root: Path, db_url: str) -> bool:
     if any((root / f"{candidate}{suffix}").exists() for suffix in ("", ".partial", ".failed")):
         return True
-    try:
-        experiments.get(db_url, candidate)
-    except LoraforgeError:
-        return False
-    return True
+    return experiments.id_in_use(db_url, candidate)
 
 
 def package_versions() -> dict[str, str]:

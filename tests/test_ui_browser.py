@@ -1,0 +1,171 @@
+"""The whole day in a real browser: Debian's headless Chromium, driven by Playwright,
+against `loraforge up` (API, worker and web UI as separate processes on the embedded
+defaults). Sign in, upload a data set, submit a tiny job, watch it succeed, open the
+experiment, predict. A screenshot of each page is saved under test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import make_texts
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+LORAFORGE = Path(sys.executable).with_name("loraforge")
+SCREENSHOTS = Path(__file__).parents[1] / "test-artifacts" / "screenshots"
+PASSWORD = "a long browser password"
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "loraforge up exited"
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+@pytest.fixture
+def platform(tmp_path):
+    env = {
+        **os.environ,
+        "LORAFORGE_DATA_DIR": str(tmp_path / "state"),
+        "LORAFORGE_RESULTS_DIR": str(tmp_path / "results"),
+        "LORAFORGE_UI_REFRESH_S": "1",
+    }
+    subprocess.run(
+        [str(LORAFORGE), "users", "create", "ada", "--admin", "--password-stdin"],
+        input=PASSWORD + "\n",
+        text=True,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    api_port, ui_port = free_port(), free_port()
+    log = open(tmp_path / "up.log", "w")  # noqa: SIM115
+    up = subprocess.Popen(
+        [str(LORAFORGE), "up", "--api-port", str(api_port), "--ui-port", str(ui_port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{api_port}/health", up)
+        wait_for(f"http://127.0.0.1:{ui_port}/_stcore/health", up)
+        yield f"http://127.0.0.1:{ui_port}", tmp_path
+    finally:
+        os.killpg(up.pid, signal.SIGINT)
+        try:
+            up.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(up.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture
+def page():
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(30_000)
+        yield context.new_page()
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    page.wait_for_timeout(800)  # let charts finish drawing
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def test_a_new_user_goes_from_data_to_a_prediction_in_the_browser(platform, page, tiny_model_dir):
+    url, tmp_path = platform
+    expect = sync_api.expect
+    data_file = tmp_path / "reviews.csv"
+    make_texts(160, seed=7).to_csv(data_file, index=False)
+
+    page.goto(url)
+    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Password").fill(PASSWORD)
+    shot(page, "01-sign-in")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="New fine-tuning job")).to_be_visible()
+
+    # Upload: validated before anything runs, with its charts.
+    page.get_by_text("Upload a file").click()
+    page.locator("input[type=file]").set_input_files(data_file)
+    page.get_by_role("button", name="Validate and upload").click()
+    expect(page.get_by_text("Validated: no warnings.")).to_be_visible()
+    expect(page.locator(".vega-embed").first).to_be_visible()
+
+    # A tiny model from the server's disk, one epoch, then submit.
+    page.get_by_label("Base model").click()
+    page.get_by_role("option", name="Other: a Hugging Face id or a folder on the server").click()
+    page.get_by_label("Hugging Face id or server folder").fill(str(tiny_model_dir))
+    page.get_by_label("Hugging Face id or server folder").press("Enter")
+    name = page.get_by_label("Experiment name")
+    name.fill("browser-e2e")
+    page.get_by_label("Epochs").fill("2")
+    page.get_by_label("Batch size").fill("8")
+    page.get_by_label("Precision").click()
+    page.get_by_role("option", name="fp32").click()
+    shot(page, "02-new-job")
+    page.get_by_role("button", name="Start fine-tuning").click()
+
+    # The job page follows it live until it is done.
+    expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+    expect(page.get_by_text("Done").first).to_be_visible(timeout=180_000)
+    expect(page.get_by_text("finished:")).to_be_visible()
+    shot(page, "03-job-succeeded")
+
+    page.get_by_role("link", name="Open the experiment").click()
+    expect(page.get_by_role("heading", name="Experiments")).to_be_visible()
+    expect(page.get_by_text("Confusion matrix (rows: true label)")).to_be_visible()
+    shot(page, "04-experiment")
+
+    page.get_by_role("link", name="Try this model").click()
+    expect(page.get_by_role("heading", name="Try a model")).to_be_visible()
+    page.get_by_label("Texts, one per line").fill("great good happy\nawful bad sad")
+    page.get_by_role("button", name="Predict").click()
+    expect(page.get_by_text("Predicted label and its probability")).to_be_visible()
+    shot(page, "05-prediction")
+    for name in ("01-sign-in", "02-new-job", "03-job-succeeded", "04-experiment", "05-prediction"):
+        assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000
