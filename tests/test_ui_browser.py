@@ -107,8 +107,20 @@ def page():
         )
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         context.set_default_timeout(30_000)
-        yield context.new_page()
+        page = context.new_page()
+        yield page
+        # The page as the test left it: on a failure, what the user would have seen.
+        page.screenshot(path=SCREENSHOTS / "last-page.png", full_page=True)
         browser.close()
+
+
+def choose(page, label: str, option: str) -> None:
+    """Streamlit's select boxes are searchable combo boxes: type, then take the match."""
+    box = page.get_by_role("combobox", name=label)
+    box.click()
+    box.fill(option)
+    page.keyboard.press("Enter")
+    sync_api.expect(box).to_have_value(option)
 
 
 def shot(page, name: str) -> None:
@@ -123,8 +135,8 @@ def test_a_new_user_goes_from_data_to_a_prediction_in_the_browser(platform, page
     make_texts(160, seed=7).to_csv(data_file, index=False)
 
     page.goto(url)
-    page.get_by_label("Username").fill("ada")
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Username", exact=True).fill("ada")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
     shot(page, "01-sign-in")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="New fine-tuning job")).to_be_visible()
@@ -137,23 +149,22 @@ def test_a_new_user_goes_from_data_to_a_prediction_in_the_browser(platform, page
     expect(page.locator(".vega-embed").first).to_be_visible()
 
     # A tiny model from the server's disk, one epoch, then submit.
-    page.get_by_label("Base model").click()
-    page.get_by_role("option", name="Other: a Hugging Face id or a folder on the server").click()
-    page.get_by_label("Hugging Face id or server folder").fill(str(tiny_model_dir))
-    page.get_by_label("Hugging Face id or server folder").press("Enter")
-    name = page.get_by_label("Experiment name")
+    choose(page, "Base model", "Other: a Hugging Face id or a folder on the server")
+    page.get_by_label("Hugging Face id or server folder", exact=True).fill(str(tiny_model_dir))
+    page.get_by_label("Hugging Face id or server folder", exact=True).press("Enter")
+    name = page.get_by_label("Experiment name", exact=True)
     name.fill("browser-e2e")
-    page.get_by_label("Epochs").fill("2")
-    page.get_by_label("Batch size").fill("8")
-    page.get_by_label("Precision").click()
-    page.get_by_role("option", name="fp32").click()
+    page.get_by_label("Epochs", exact=True).fill("4")
+    page.get_by_label("Learning rate", exact=True).fill("0.005")
+    page.get_by_label("Batch size", exact=True).fill("8")
+    choose(page, "Precision", "fp32")
     shot(page, "02-new-job")
     page.get_by_role("button", name="Start fine-tuning").click()
 
     # The job page follows it live until it is done.
     expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
-    expect(page.get_by_text("Done").first).to_be_visible(timeout=180_000)
-    expect(page.get_by_text("finished:")).to_be_visible()
+    expect(page.get_by_text("finished:")).to_be_visible(timeout=180_000)
+    expect(page.get_by_test_id("stMetricValue").first).to_have_text("succeeded")
     shot(page, "03-job-succeeded")
 
     page.get_by_role("link", name="Open the experiment").click()
@@ -163,7 +174,7 @@ def test_a_new_user_goes_from_data_to_a_prediction_in_the_browser(platform, page
 
     page.get_by_role("link", name="Try this model").click()
     expect(page.get_by_role("heading", name="Try a model")).to_be_visible()
-    page.get_by_label("Texts, one per line").fill("great good happy\nawful bad sad")
+    page.get_by_label("Texts, one per line", exact=True).fill("great good happy\nawful bad sad")
     page.get_by_role("button", name="Predict").click()
     expect(page.get_by_text("Predicted label and its probability")).to_be_visible()
     shot(page, "05-prediction")

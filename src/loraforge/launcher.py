@@ -60,6 +60,8 @@ def ui_command(*, host: str, port: int, api_url: str | None) -> tuple[str, list[
         "true",
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",
+        "viewer",
         # Uploads are checked again (and limited) by the API; this is only Streamlit's own cap.
         "--server.maxUploadSize",
         "200",

@@ -7,7 +7,19 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-METRIC_NAMES = {"accuracy": "accuracy", "f1_macro": "macro-F1", "loss": "eval loss"}
+METRIC_NAMES = {
+    "accuracy": "accuracy",
+    "f1_macro": "macro-F1",
+    "loss": "eval loss",
+    "train_loss": "train loss",
+}
+
+
+def _metric(entry: dict[str, Any], key: str) -> float | None:
+    """A job's live history says ``accuracy``; an experiment's (the Trainer's log) says
+    ``eval_accuracy``."""
+    value = entry.get(key)
+    return value if value is not None else entry.get(f"eval_{key}")
 
 
 def label_distribution(label_counts: dict[str, int]) -> alt.Chart:
@@ -19,7 +31,7 @@ def label_distribution(label_counts: dict[str, int]) -> alt.Chart:
             x=alt.X("rows:Q", title="rows"),
             y=alt.Y("label:N", sort="-x", title=None),
             color=alt.Color("label:N", legend=None),
-            tooltip=["label", "rows"],
+            tooltip=["label:N", "rows:Q"],
         )
     )
 
@@ -33,7 +45,7 @@ def length_histogram(bins: list[dict[str, int]], *, unit: str) -> alt.Chart:
             x=alt.X("start:Q", bin="binned", title=unit),
             x2="end:Q",
             y=alt.Y("count:Q", title="texts"),
-            tooltip=["start", "end", "count"],
+            tooltip=["start:Q", "end:Q", "count:Q"],
         )
     )
 
@@ -43,17 +55,17 @@ def loss_curve(loss_history: list[list[float]]) -> alt.Chart:
     return (
         alt.Chart(frame, title="Training loss")
         .mark_line(point=len(frame) < 30)
-        .encode(x=alt.X("step:Q"), y=alt.Y("loss:Q"), tooltip=["step", "loss"])
+        .encode(x=alt.X("step:Q"), y=alt.Y("loss:Q"), tooltip=["step:Q", "loss:Q"])
     )
 
 
 def _metric_rows(history: list[dict[str, Any]], experiment: str | None = None) -> pd.DataFrame:
     rows = [
-        {"epoch": entry["epoch"], "metric": METRIC_NAMES[key], "value": entry[key]}
+        {"epoch": entry["epoch"], "metric": METRIC_NAMES[key], "value": _metric(entry, key)}
         | ({"experiment": experiment} if experiment else {})
         for entry in history
         for key in METRIC_NAMES
-        if entry.get(key) is not None
+        if _metric(entry, key) is not None
     ]
     return pd.DataFrame(
         rows, columns=["epoch", "metric", "value", "experiment"][: 4 if experiment else 3]
@@ -69,7 +81,7 @@ def eval_curves(eval_history: list[dict[str, Any]]) -> alt.Chart:
             x=alt.X("epoch:Q"),
             y=alt.Y("value:Q", title=None),
             color=alt.Color("metric:N"),
-            tooltip=["epoch", "metric", alt.Tooltip("value:Q", format=".4f")],
+            tooltip=["epoch:Q", "metric:N", alt.Tooltip("value:Q", format=".4f")],
         )
     )
 
@@ -87,7 +99,7 @@ def overlaid_curves(histories: dict[str, list[dict[str, Any]]]) -> alt.Chart:
             x=alt.X("epoch:Q"),
             y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
             color=alt.Color("experiment:N", legend=alt.Legend(orient="bottom", columns=1)),
-            tooltip=["experiment", "epoch", alt.Tooltip("value:Q", format=".4f")],
+            tooltip=["experiment:N", "epoch:Q", alt.Tooltip("value:Q", format=".4f")],
         )
         .properties(width=220, height=200)
         .facet(column=alt.Column("metric:N", title=None))
@@ -111,7 +123,7 @@ def final_metric_bars(finals: dict[str, dict[str, float]]) -> alt.Chart:
             xOffset="metric:N",
             y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1])),
             color=alt.Color("metric:N"),
-            tooltip=["experiment", "metric", alt.Tooltip("value:Q", format=".4f")],
+            tooltip=["experiment:N", "metric:N", alt.Tooltip("value:Q", format=".4f")],
         )
     )
 
@@ -131,7 +143,7 @@ def confusion_matrix(labels: list[Any], matrix: list[list[int]]) -> alt.Chart:
     )
     cells = base.mark_rect().encode(
         color=alt.Color("count:Q", scale=alt.Scale(scheme="blues")),
-        tooltip=["true", "predicted", "count"],
+        tooltip=["true:N", "predicted:N", "count:Q"],
     )
     text = base.mark_text(fontSize=14).encode(
         text="count:Q",
@@ -160,6 +172,6 @@ def probabilities(predictions: list[dict[str, Any]]) -> alt.Chart:
             x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1])),
             y=alt.Y("text:N", sort=None, title=None),
             color=alt.Color("label:N"),
-            tooltip=["text", "label", alt.Tooltip("probability:Q", format=".3f")],
+            tooltip=["text:N", "label:N", alt.Tooltip("probability:Q", format=".3f")],
         )
     )

@@ -87,4 +87,6 @@ async def predict(
         )
     predictor = await run_in_threadpool(_predictor, str(final_model_dir(Path(found.results_dir))))
     answers = await run_in_threadpool(predictor.predict, body.texts)
-    return PredictionsPublic(data=[PredictionPublic(**a.to_dict()) for a in answers])
+    return PredictionsPublic(
+        data=[PredictionPublic(**without_server_paths(a.to_dict())) for a in answers]
+    )

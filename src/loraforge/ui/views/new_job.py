@@ -15,6 +15,8 @@ from loraforge.ui.client import ApiError
 
 ERRORS = "new_job_errors"
 UPLOADED = "new_job_dataset"
+SOURCE, SHOW_UPLOADED = "dataset_source", "new_job_show_uploaded"
+UPLOAD, PICK = "Upload a file", "One uploaded before"
 OTHER_MODEL = "Other: a Hugging Face id or a folder on the server"
 
 
@@ -56,14 +58,12 @@ def show_dataset(api, dataset: dict[str, Any]) -> None:
 
 def pick_dataset(api) -> dict[str, Any] | None:
     datasets = api.datasets()
-    source = st.radio(
-        "Data set",
-        ["Upload a file", "One uploaded before"],
-        index=1 if datasets else 0,
-        horizontal=True,
-        key="dataset_source",
-    )
-    if source == "Upload a file":
+    # A widget's state can only be set before the widget exists: after an upload, the
+    # next run opens the uploaded set.
+    if st.session_state.pop(SHOW_UPLOADED, False) or SOURCE not in st.session_state:
+        st.session_state[SOURCE] = PICK if datasets else UPLOAD
+    source = st.radio("Data set", [UPLOAD, PICK], horizontal=True, key=SOURCE)
+    if source == UPLOAD:
         with st.form("upload", border=True):
             file = st.file_uploader(
                 "CSV, TSV, JSONL or Parquet with a text and a label column",
@@ -88,7 +88,7 @@ def pick_dataset(api) -> dict[str, Any] | None:
                     session.show_error(error)
                 else:
                     st.session_state[UPLOADED] = stored["id"]
-                    st.session_state["dataset_source"] = "One uploaded before"
+                    st.session_state[SHOW_UPLOADED] = True
                     st.rerun()
         return None
     if not datasets:
