@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 from conftest import make_texts
 from sqlalchemy.orm import sessionmaker
+from streamlit.testing.v1 import AppTest
 
 from loraforge.api.app import create_app
 from loraforge.auth import users
@@ -24,9 +25,6 @@ from loraforge.db.engine import get_engine
 from loraforge.jobs import execution
 from loraforge.settings import Settings, get_settings
 from loraforge.ui.client import ApiClient
-
-streamlit_testing = pytest.importorskip("streamlit.testing.v1")
-AppTest = streamlit_testing.AppTest
 
 APP = str(Path(__file__).parents[1] / "src" / "loraforge" / "ui" / "app.py")
 PASSWORD = "correct horse battery"
