@@ -23,6 +23,7 @@ from loraforge.api.app import create_app
 from loraforge.auth import users
 from loraforge.db.engine import get_engine
 from loraforge.jobs import execution
+from loraforge.monitoring.logs import TaskIdFilter
 from loraforge.settings import Settings, get_settings
 from loraforge.ui.client import ApiClient
 
@@ -204,6 +205,11 @@ def test_new_job_shows_the_data_set_checks_and_explains_bad_values_by_their_fiel
 
 
 def test_submitting_a_job_opens_it_live_and_it_can_be_cancelled(app, live):
+    lines: list[logging.LogRecord] = []
+    collector = logging.Handler()
+    collector.emit = lines.append
+    collector.addFilter(TaskIdFilter())
+    logging.getLogger("loraforge.ui").addHandler(collector)
     at = signed_in(app, live).run()
     next(t for t in at.text_input if t.label == "Experiment name").input("from-the-ui")
     next(n for n in at.number_input if n.label == "Epochs").set_value(1)
@@ -221,6 +227,12 @@ def test_submitting_a_job_opens_it_live_and_it_can_be_cancelled(app, live):
     next(b for b in at.button if b.label == "Cancel job").click().run()
     assert live.client("alice").task(submitted["task_id"])["status"] == "cancelled"
     assert ":orange[:material/cancel: **Cancelled**]" in texts(at)
+    logging.getLogger("loraforge.ui").removeHandler(collector)
+    # The UI's own log lines carry the task id, like the API's and the worker's.
+    assert [r.getMessage() for r in lines if r.task_id == submitted["task_id"]] == [
+        f"task {submitted['task_id']}: submitted from the UI",
+        f"task {submitted['task_id']}: cancel asked from the UI",
+    ]
 
 
 def test_experiments_compare_and_show_a_confusion_matrix(app, live):
