@@ -8,7 +8,6 @@ experiment pages have something real to show.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from conftest import make_texts
+from services import free_port
 from sqlalchemy.orm import sessionmaker
 from streamlit.testing.v1 import AppTest
 
@@ -30,12 +30,6 @@ from loraforge.ui.client import ApiClient
 APP = str(Path(__file__).parents[1] / "src" / "loraforge" / "ui" / "app.py")
 PASSWORD = "correct horse battery"
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LiveApi:
@@ -195,11 +189,12 @@ def test_new_job_shows_the_data_set_checks_and_explains_bad_values_by_their_fiel
     # A bad name and a rank of 0 are refused next to their fields, and nothing is submitted.
     before = len(live.client("alice").tasks())
     next(t for t in at.text_input if t.label == "Experiment name").input("bad name!")
-    next(n for n in at.number_input if n.label == "Epochs").set_value(1)
+    next(n for n in at.number_input if n.label == "Rank r").set_value(0)
     at.button(key="FormSubmitter:train-Start fine-tuning").click().run()
     assert not at.exception
     errors = [e.value for e in at.error]
     assert any("String should match pattern" in e for e in errors), errors
+    assert "Input should be greater than or equal to 1" in errors
     assert any("see the fields marked above" in e for e in errors)
     assert len(live.client("alice").tasks()) == before
 

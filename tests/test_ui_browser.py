@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,19 +18,13 @@ import httpx
 import pytest
 from conftest import make_texts
 from playwright import sync_api
-from services import required
+from services import free_port, required
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LORAFORGE = Path(sys.executable).with_name("loraforge")
 SCREENSHOTS = Path(__file__).parents[1] / "test-artifacts" / "screenshots"
 PASSWORD = "a long browser password"
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(url: str, process: subprocess.Popen, timeout: float = 90) -> None:

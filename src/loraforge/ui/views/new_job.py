@@ -7,9 +7,10 @@ from typing import Any
 
 import streamlit as st
 from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 
 from loraforge.api.schemas import TrainJobCreate
-from loraforge.config import LoraSection, TrainingSection
+from loraforge.config import DataSection, LoraSection, TrainingSection
 from loraforge.ui import charts, session
 from loraforge.ui.client import ApiError
 
@@ -20,12 +21,23 @@ UPLOAD, PICK = "Upload a file", "One uploaded before"
 OTHER_MODEL = "Other: a Hugging Face id or a folder on the server"
 
 
-def helptext(section: type, name: str) -> str | None:
-    return section.model_fields[name].description
+SECTIONS = {"data": DataSection, "lora": LoraSection, "training": TrainingSection}
 
 
-def default(section: type, name: str) -> Any:
-    return section.model_fields[name].default
+def field(key: str) -> FieldInfo:
+    """The config field behind a form field: its default and its help come from there."""
+    section, name = key.split(".")
+    return SECTIONS[section].model_fields[name]
+
+
+def number(label: str, key: str, **options: Any) -> int | float:
+    """A number field starting at the config's default. No bounds here: an out-of-range
+    value is sent to validation and explained under the field, not silently clamped."""
+    options.setdefault("value", field(key).default)
+    options.setdefault("help", field(key).description)
+    value = st.number_input(label, **options)
+    field_error(key)
+    return value
 
 
 def field_error(key: str) -> None:
@@ -172,107 +184,46 @@ with st.form("train"):
     lora_col, train_col, more_col = st.columns(3)
     with lora_col:
         st.markdown("**LoRA**")
-        r = st.number_input(
-            "Rank r", 1, 512, default(LoraSection, "r"), help=helptext(LoraSection, "r")
-        )
-        field_error("lora.r")
-        alpha = st.number_input(
-            "Alpha",
-            0.5,
-            4096.0,
-            float(default(LoraSection, "alpha")),
-            help=helptext(LoraSection, "alpha"),
-        )
-        field_error("lora.alpha")
-        dropout = st.number_input(
-            "Dropout",
-            0.0,
-            0.99,
-            default(LoraSection, "dropout"),
-            0.05,
-            help=helptext(LoraSection, "dropout"),
-        )
-        field_error("lora.dropout")
+        r = number("Rank r", "lora.r")
+        alpha = number("Alpha", "lora.alpha", value=float(field("lora.alpha").default))
+        dropout = number("Dropout", "lora.dropout", step=0.05)
         targets = st.text_input(
             "Target modules",
             placeholder="default for the architecture",
-            help=helptext(LoraSection, "target_modules") + " Comma-separated.",
+            help=field("lora.target_modules").description + " Comma-separated.",
         )
         field_error("lora.target_modules")
     with train_col:
         st.markdown("**Training**")
-        epochs = st.number_input(
-            "Epochs",
-            1,
-            1000,
-            default(TrainingSection, "epochs"),
-            help=helptext(TrainingSection, "epochs"),
-        )
-        field_error("training.epochs")
-        batch_size = st.number_input(
-            "Batch size",
-            1,
-            4096,
-            default(TrainingSection, "batch_size"),
-            help=helptext(TrainingSection, "batch_size"),
-        )
-        field_error("training.batch_size")
-        learning_rate = st.number_input(
-            "Learning rate",
-            value=default(TrainingSection, "learning_rate"),
-            step=1e-4,
-            format="%.1e",
-            help=helptext(TrainingSection, "learning_rate"),
-        )
-        field_error("training.learning_rate")
-        warmup_ratio = st.number_input(
-            "Warm-up share",
-            0.0,
-            0.99,
-            default(TrainingSection, "warmup_ratio"),
-            0.05,
-            help=helptext(TrainingSection, "warmup_ratio"),
-        )
-        field_error("training.warmup_ratio")
+        epochs = number("Epochs", "training.epochs")
+        batch_size = number("Batch size", "training.batch_size")
+        learning_rate = number("Learning rate", "training.learning_rate", step=1e-4, format="%.1e")
+        warmup_ratio = number("Warm-up share", "training.warmup_ratio", step=0.05)
     with more_col:
         st.markdown("**More**")
-        max_length = st.number_input(
-            "Max length (tokens)",
-            8,
-            4096,
-            128,
-            help=TrainJobCreate.model_fields["data"]
-            .annotation.model_fields["max_length"]
-            .description,
-        )
-        field_error("data.max_length")
+        max_length = number("Max length (tokens)", "data.max_length")
         metric_for_best = st.selectbox(
             "Best checkpoint by",
             ["f1_macro", "accuracy"],
-            help=helptext(TrainingSection, "metric_for_best"),
+            help=field("training.metric_for_best").description,
         )
         precision = st.selectbox(
             "Precision",
             ["auto", "fp32", "bf16", "fp16"],
-            help=helptext(TrainingSection, "precision"),
+            help=field("training.precision").description,
         )
         field_error("training.precision")
-        max_train_samples = st.number_input(
+        max_train_samples = number(
             "Cap on training rows",
-            min_value=0,
+            "training.max_train_samples",
             value=0,
-            help=(helptext(TrainingSection, "max_train_samples") or "") + " 0: no cap.",
+            help=field("training.max_train_samples").description + " 0: no cap.",
         )
-        field_error("training.max_train_samples")
-        seed = st.number_input(
-            "Seed",
-            0,
-            2**32 - 1,
-            default(TrainingSection, "seed"),
-            help=helptext(TrainingSection, "seed"),
-        )
+        seed = number("Seed", "training.seed")
         group_by_length = st.checkbox(
-            "Group batches by length", value=True, help=helptext(TrainingSection, "group_by_length")
+            "Group batches by length",
+            value=field("training.group_by_length").default,
+            help=field("training.group_by_length").description,
         )
     submitted = st.form_submit_button(
         "Start fine-tuning", type="primary", icon=":material/play_arrow:"
