@@ -22,6 +22,9 @@ demo: install
 		"Thank you @united, the crew was wonderful and we landed early!" \
 		"Two hours on the tarmac and now they lost my bag. Never again." \
 		"Self-driving cars will save so many lives, can't wait"
+	@echo
+	@echo "Next, the same in the browser (README, 'The web UI'):"
+	@echo "  $(BIN)/loraforge users create admin --admin && $(BIN)/loraforge up   # then open http://127.0.0.1:8501"
 
 test: install
 	$(BIN)/python -m pytest
