@@ -175,3 +175,13 @@ def test_cli_analyze_json(tmp_path, tiny_model_dir):
     assert result.exit_code == 0, result.output
     parsed = json.loads(result.output)
     assert parsed["rows"] == 4 and parsed["tokens"]["max"] >= 3
+
+
+def test_length_histogram_bins_span_equal_whole_numbers():
+    from loraforge.data.analysis import length_histogram
+
+    bins = length_histogram([1, 2, 3, 3, 4, 18, 19, 20, 35])
+    assert {b["end"] - b["start"] for b in bins} == {2}
+    assert bins[0]["start"] == 1 and bins[-1]["start"] <= 35 < bins[-1]["end"]
+    assert sum(b["count"] for b in bins) == 9
+    assert length_histogram([7, 7, 7]) == [{"start": 7, "end": 8, "count": 3}]

@@ -68,7 +68,7 @@ def platform(tmp_path):
     try:
         wait_for(f"http://127.0.0.1:{api_port}/health", up)
         wait_for(f"http://127.0.0.1:{ui_port}/_stcore/health", up)
-        yield f"http://127.0.0.1:{ui_port}", tmp_path
+        yield f"http://127.0.0.1:{ui_port}", f"http://127.0.0.1:{api_port}", tmp_path
     finally:
         os.killpg(up.pid, signal.SIGINT)
         try:
@@ -118,12 +118,19 @@ def choose(page, label: str, option: str) -> None:
 
 
 def shot(page, name: str) -> None:
+    """The whole page: Streamlit scrolls inside its main area, so the window is made as
+    tall as that area for the picture."""
     page.wait_for_timeout(800)  # let charts finish drawing
+    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], height)})
+    page.wait_for_timeout(300)
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+    page.set_viewport_size(size)
 
 
 def test_a_new_user_goes_from_data_to_a_prediction_in_the_browser(platform, page, tiny_model_dir):
-    url, tmp_path = platform
+    url, api_url, tmp_path = platform
     expect = sync_api.expect
     data_file = tmp_path / "reviews.csv"
     make_texts(160, seed=7).to_csv(data_file, index=False)
@@ -172,5 +179,23 @@ def test_a_new_user_goes_from_data_to_a_prediction_in_the_browser(platform, page
     page.get_by_role("button", name="Predict").click()
     expect(page.get_by_text("Predicted label and its probability")).to_be_visible()
     shot(page, "05-prediction")
-    for name in ("01-sign-in", "02-new-job", "03-job-succeeded", "04-experiment", "05-prediction"):
+
+    # A second run (LoRA rank 4 instead of 8), submitted over the API the UI uses, to compare.
+    token = httpx.post(f"{api_url}/login", data={"username": "ada", "password": PASSWORD})
+    api = httpx.Client(
+        base_url=api_url, headers={"Authorization": f"Bearer {token.json()['access_token']}"}
+    )
+    first = api.get("/tasks").json()["data"][0]
+    body = {**first["config"], "lora": {**first["config"]["lora"], "r": 4}}
+    second = api.post("/train", json=body).json()["task_id"]
+    deadline = time.monotonic() + 180
+    while api.get(f"/task/{second}").json()["status"] != "succeeded":
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    page.get_by_role("link", name="Experiments").click()
+    expect(page.get_by_role("heading", name="Metrics per epoch")).to_be_visible()
+    expect(page.get_by_text("Final metrics")).to_be_visible()
+    shot(page, "06-compare")
+    names = ("01-sign-in", "02-new-job", "03-job-succeeded", "04-experiment", "05-prediction")
+    for name in (*names, "06-compare"):
         assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000

@@ -32,9 +32,12 @@ class RichReporter:
         self.task = self.progress.add_task("training", total=total_steps, epoch=0.0, loss="-")
 
     def step(self, *, step: int, epoch: float, loss: float | None) -> None:
-        if self.task is not None:
-            shown = f"{loss:.4f}" if loss is not None else "-"
-            self.progress.update(self.task, completed=step, epoch=epoch, loss=shown)
+        if self.task is None:
+            return
+        if loss is None:  # between logged losses: keep showing the last one
+            self.progress.update(self.task, completed=step, epoch=epoch)
+        else:
+            self.progress.update(self.task, completed=step, epoch=epoch, loss=f"{loss:.4f}")
 
     def evaluated(self, *, epoch: float, metrics: dict[str, float]) -> None:
         accuracy = metrics.get("eval_accuracy")

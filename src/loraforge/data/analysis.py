@@ -46,14 +46,17 @@ def analyze_frame(
 
 
 def length_histogram(lengths: list[int] | pd.Series, *, bins: int = 20) -> list[dict[str, int]]:
-    """Counts of texts per length range, for a chart: ``[{start, end, count}, ...]``."""
-    values = np.asarray(lengths, dtype=float)
+    """Counts of texts per length range, for a chart: ``[{start, end, count}, ...]``, with
+    ``end`` exclusive. Lengths are whole numbers, so every bin spans the same whole number
+    of them; fractional edges would give some bins one value and others two."""
+    values = np.asarray(lengths, dtype=int)
     if not len(values):
         return []
-    counts, edges = np.histogram(
-        values, bins=min(bins, max(1, int(values.max() - values.min()) + 1))
-    )
+    low, high = int(values.min()), int(values.max())
+    width = max(1, -(-(high - low + 1) // bins))  # ceil division
+    edges = np.arange(low, high + width + 1, width)
+    counts, _ = np.histogram(values, bins=edges)
     return [
-        {"start": int(edges[i]), "end": int(np.ceil(edges[i + 1])), "count": int(n)}
+        {"start": int(edges[i]), "end": int(edges[i + 1]), "count": int(n)}
         for i, n in enumerate(counts)
     ]

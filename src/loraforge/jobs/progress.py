@@ -35,9 +35,12 @@ class JobProgress:
         )
 
     def step(self, *, step: int, epoch: float, loss: float | None) -> None:
+        if loss is None:
+            self._set(phase="training", step=step, epoch=round(epoch, 4))
+            return
         with self._lock:
             history = self._state.setdefault("loss_history", [])
-            if loss is not None and (not history or history[-1][0] != step):
+            if not history or history[-1][0] != step:
                 history.append([step, round(loss, 5)])
                 del history[:-MAX_POINTS]
         self._set(phase="training", step=step, epoch=round(epoch, 4), loss=loss)

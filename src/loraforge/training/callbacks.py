@@ -41,7 +41,9 @@ class ReportingCallback(TrainerCallback):
         )
 
     def on_step_end(self, args, state, control, **kwargs):
-        self.reporter.step(step=state.global_step, epoch=state.epoch or 0.0, loss=self.latest_loss)
+        # No loss here: one is reported only when the Trainer logs a new one (on_log), so a
+        # loss curve gets a point per logged loss, not the same value repeated every step.
+        self.reporter.step(step=state.global_step, epoch=state.epoch or 0.0, loss=None)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}

@@ -14,7 +14,6 @@ from loraforge.ui import session
 from loraforge.ui.client import ApiError, SignedOut
 
 VIEWS = Path(__file__).parent / "views"
-EXPIRED = "Your session has expired or was revoked: sign in again."
 
 
 @st.cache_resource
@@ -55,7 +54,7 @@ else:
 try:
     navigation.run()
 except SignedOut:
-    session.sign_out(EXPIRED)
+    session.sign_out(session.EXPIRED)
     st.rerun()
 except ApiError as error:
     session.show_error(error)

@@ -15,6 +15,10 @@ METRIC_NAMES = {
 }
 
 
+# Epochs are often whole numbers; without a format Vega prints "1.000000".
+EPOCH = alt.X("epoch:Q", axis=alt.Axis(format="~g", tickMinStep=0.5))
+
+
 def _metric(entry: dict[str, Any], key: str) -> float | None:
     """A job's live history says ``accuracy``; an experiment's (the Trainer's log) says
     ``eval_accuracy``."""
@@ -55,7 +59,11 @@ def loss_curve(loss_history: list[list[float]]) -> alt.Chart:
     return (
         alt.Chart(frame, title="Training loss")
         .mark_line(point=len(frame) < 30)
-        .encode(x=alt.X("step:Q"), y=alt.Y("loss:Q"), tooltip=["step:Q", "loss:Q"])
+        .encode(
+            x=alt.X("step:Q"),
+            y=alt.Y("loss:Q", scale=alt.Scale(zero=False)),
+            tooltip=["step:Q", "loss:Q"],
+        )
     )
 
 
@@ -78,7 +86,7 @@ def eval_curves(eval_history: list[dict[str, Any]]) -> alt.Chart:
         alt.Chart(frame, title="Evaluation per epoch")
         .mark_line(point=True)
         .encode(
-            x=alt.X("epoch:Q"),
+            x=EPOCH,
             y=alt.Y("value:Q", title=None),
             color=alt.Color("metric:N"),
             tooltip=["epoch:Q", "metric:N", alt.Tooltip("value:Q", format=".4f")],
@@ -96,12 +104,14 @@ def overlaid_curves(histories: dict[str, list[dict[str, Any]]]) -> alt.Chart:
         alt.Chart(frame)
         .mark_line(point=True)
         .encode(
-            x=alt.X("epoch:Q"),
+            x=EPOCH,
             y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-            color=alt.Color("experiment:N", legend=alt.Legend(orient="bottom", columns=1)),
+            color=alt.Color(
+                "experiment:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=500)
+            ),
             tooltip=["experiment:N", "epoch:Q", alt.Tooltip("value:Q", format=".4f")],
         )
-        .properties(width=220, height=200)
+        .properties(width=170, height=200)
         .facet(column=alt.Column("metric:N", title=None))
         .resolve_scale(y="independent")
     )
@@ -119,7 +129,7 @@ def final_metric_bars(finals: dict[str, dict[str, float]]) -> alt.Chart:
         alt.Chart(frame, title="Final metrics")
         .mark_bar()
         .encode(
-            x=alt.X("experiment:N", title=None, axis=alt.Axis(labelAngle=-20)),
+            x=alt.X("experiment:N", title=None, axis=alt.Axis(labelAngle=-20, labelLimit=300)),
             xOffset="metric:N",
             y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1])),
             color=alt.Color("metric:N"),

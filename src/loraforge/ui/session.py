@@ -3,14 +3,17 @@ is kept: every page asks the API afresh, so what it shows is what the API says n
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import streamlit as st
 
 from loraforge.settings import get_settings
-from loraforge.ui.client import ApiClient, ApiError
+from loraforge.ui.client import ApiClient, ApiError, SignedOut
 
 TOKEN, USER, NOTICE = "token", "user", "notice"
+EXPIRED = "Your session has expired or was revoked: sign in again."
+T = TypeVar("T")
 
 
 def api() -> ApiClient:
@@ -35,3 +38,13 @@ def sign_out(notice: str | None = None) -> None:
 
 def show_error(error: ApiError) -> None:
     st.error(error.message + (f"  \n{error.hint}" if error.hint else ""), icon=":material/error:")
+
+
+def in_fragment(fetch: Callable[[], T]) -> T:
+    """A fragment's own reruns bypass the app's handler: a 401 there signs out here."""
+    try:
+        return fetch()
+    except SignedOut:
+        sign_out(EXPIRED)
+        st.rerun(scope="app")
+        raise  # not reached: st.rerun raises

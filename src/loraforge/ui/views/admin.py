@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, time, timedelta
 
 import pandas as pd
@@ -14,13 +15,20 @@ st.title("Users and audit log")
 api = session.api()
 me = session.signed_in_user()
 
+DONE = "admin_done"
+
 users_tab, audit_tab = st.tabs(["Users", "Audit log"])
 with users_tab:
+    if done := st.session_state.pop(DONE, None):  # said after the rerun that shows it
+        st.success(done, icon=":material/check_circle:")
     people = api.users()
+    accounts = pd.DataFrame(people)[["id", "username", "role", "is_active", "created_at"]]
+    accounts["created_at"] = pd.to_datetime(accounts["created_at"])
     st.dataframe(
-        pd.DataFrame(people)[["id", "username", "role", "is_active", "created_at"]],
+        accounts,
         hide_index=True,
         width="stretch",
+        column_config={"created_at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")},
     )
     left, right = st.columns(2)
     with left, st.form("create_user", clear_on_submit=True):
@@ -34,7 +42,7 @@ with users_tab:
             except ApiError as error:
                 session.show_error(error)
             else:
-                st.success(f"{created['username']} ({created['role']}) created.")
+                st.session_state[DONE] = f"{created['username']} ({created['role']}) created."
                 st.rerun()
     with right:
         st.markdown("**Disable or enable**")
@@ -54,8 +62,13 @@ with users_tab:
                 except ApiError as error:
                     session.show_error(error)
                 else:
+                    st.session_state[DONE] = (
+                        f"{target['username']} {'disabled' if target['is_active'] else 'enabled'}."
+                    )
                     st.rerun()
             st.caption("A disabled user's tokens stop working at once.")
+        else:
+            st.caption("No other users yet: create one on the left.")
 
 with audit_tab:
     cols = st.columns(4)
@@ -71,12 +84,19 @@ with audit_tab:
         limit=500,
     )
     if events:
+        table = pd.DataFrame(events)[
+            ["at", "username", "action", "target", "outcome", "client", "detail"]
+        ]
+        table["at"] = pd.to_datetime(table["at"])
+        table["detail"] = [json.dumps(d, ensure_ascii=False) if d else "" for d in table["detail"]]
         st.dataframe(
-            pd.DataFrame(events)[
-                ["at", "username", "action", "target", "outcome", "client", "detail"]
-            ],
+            table.fillna(""),
             hide_index=True,
             width="stretch",
+            column_config={
+                "at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
+                "detail": st.column_config.TextColumn(width="large"),
+            },
         )
     else:
         st.info("No events match.")

@@ -18,12 +18,13 @@ def final(experiment: dict[str, Any]) -> dict[str, Any]:
 
 def row(experiment: dict[str, Any]) -> dict[str, Any]:
     metrics = experiment["metrics"] or {}
+    accuracy = final(experiment).get("accuracy")
     return {
         "experiment": experiment["id"],
         "status": experiment["status"],
         "base model": experiment["base_model"],
         "language": experiment["language"],
-        "accuracy": final(experiment).get("accuracy"),
+        "accuracy": None if accuracy is None else 100 * accuracy,  # shown as "86.8 %"
         "macro-F1": final(experiment).get("f1_macro"),
         "train rows": experiment["train_rows"],
         "epochs": (metrics.get("train") or {}).get("epochs"),
@@ -55,7 +56,7 @@ st.dataframe(
     hide_index=True,
     width="stretch",
     column_config={
-        "accuracy": st.column_config.NumberColumn(format="percent"),
+        "accuracy": st.column_config.NumberColumn(format="%.1f %%"),
         "macro-F1": st.column_config.NumberColumn(format="%.3f"),
         "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
     },
@@ -75,12 +76,12 @@ if len(compared) >= 2:
     chosen = [by_id[i] for i in compared]
     st.subheader("Config")
     st.dataframe(highlight(config_differences(chosen)), width="stretch")
-    st.subheader("Metrics")
-    left, right = st.columns([3, 2])
+    st.subheader("Metrics per epoch")
     histories = {e["id"]: e["metrics"]["history"] for e in chosen if e["metrics"].get("history")}
-    if histories:
-        left.altair_chart(charts.overlaid_curves(histories))
-    right.altair_chart(
+    if histories:  # one panel per metric: a row of its own
+        st.altair_chart(charts.overlaid_curves(histories))
+    left, _ = st.columns(2)
+    left.altair_chart(
         charts.final_metric_bars({e["id"]: final(e) for e in chosen}), width="stretch"
     )
 elif compared:

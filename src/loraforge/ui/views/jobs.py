@@ -9,7 +9,7 @@ import streamlit as st
 
 from loraforge.settings import get_settings
 from loraforge.ui import charts, session
-from loraforge.ui.client import ApiError, SignedOut
+from loraforge.ui.client import ApiError
 from loraforge.ui.job_view import FINISHED, progress_line, stepper
 
 
@@ -21,9 +21,17 @@ def show_task(task: dict[str, Any]) -> None:
     cols = st.columns(4)
     cols[0].metric("Status", task["status"])
     cols[1].metric("Attempt", f"{task['attempts']} of {task['max_attempts']}")
-    latest = progress.get("eval") or {}
-    cols[2].metric("Eval accuracy", f"{latest['accuracy']:.1%}" if "accuracy" in latest else "-")
-    cols[3].metric("Eval macro-F1", f"{latest['f1_macro']:.3f}" if "f1_macro" in latest else "-")
+    if task["status"] == "succeeded" and progress.get("final"):
+        # What the model is: the best checkpoint, as the experiment page shows it.
+        shown, which = progress["final"], "final, best checkpoint"
+    else:
+        shown, which = progress.get("eval") or {}, "latest epoch"
+    cols[2].metric(
+        f"Accuracy ({which})", f"{shown['accuracy']:.1%}" if "accuracy" in shown else "-"
+    )
+    cols[3].metric(
+        f"Macro-F1 ({which})", f"{shown['f1_macro']:.3f}" if "f1_macro" in shown else "-"
+    )
     if task["error"]:
         st.error(task["error"], icon=":material/error:")
     left, right = st.columns(2)
@@ -40,18 +48,14 @@ def watch(task_id: str) -> None:
 
     @st.fragment(run_every=get_settings().ui_refresh_s if live else None)
     def panel() -> None:
-        try:
-            current = session.api().task(task_id)
-        except SignedOut:
-            session.sign_out("Your session has expired or was revoked: sign in again.")
-            st.rerun(scope="app")
+        current = session.in_fragment(lambda: session.api().task(task_id))
         show_task(current)
         if live and current["status"] in FINISHED:
             st.rerun(scope="app")  # stop polling; show the finished page
 
     st.subheader(f"{task['config'].get('experiment_name', 'job')} · `{task_id}`")
     panel()
-    actions = st.columns([1, 1, 4])
+    actions = st.columns(3)
     if live and actions[0].button("Cancel job", icon=":material/stop_circle:", type="secondary"):
         try:
             api.cancel(task_id)
@@ -74,36 +78,56 @@ def watch(task_id: str) -> None:
         )
 
 
+def job_rows(tasks: list[dict[str, Any]], owners: dict[int, str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "task": t["task_id"],
+                "experiment": t["config"].get("experiment_name"),
+                "status": t["status"],
+                "progress": 1.0
+                if t["status"] == "succeeded"
+                else (t["progress"] or {}).get("step", 0)
+                / max(1, (t["progress"] or {}).get("total_steps") or 1),
+                "owner": owners.get(t["owner_id"], str(t["owner_id"])),
+                "submitted": pd.to_datetime(t["created_at"]),
+            }
+            for t in tasks
+        ]
+    )
+
+
 st.title("Jobs")
 tasks = session.api().tasks()
 if not tasks:
     st.info("No jobs yet: start one under **New job**.", icon=":material/info:")
     st.stop()
-
-table = pd.DataFrame(
-    [
-        {
-            "task": t["task_id"],
-            "experiment": t["config"].get("experiment_name"),
-            "status": t["status"],
-            "progress": (t["progress"] or {}).get("step", 0)
-            / max(1, (t["progress"] or {}).get("total_steps") or 1),
-            "owner": t["owner_id"],
-            "submitted": pd.to_datetime(t["created_at"]),
-        }
-        for t in tasks
-    ]
-)
-st.dataframe(
-    table,
-    hide_index=True,
-    width="stretch",
-    column_config={
-        "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
-        "submitted": st.column_config.DatetimeColumn("submitted", format="YYYY-MM-DD HH:mm:ss"),
-    },
+me = session.signed_in_user()
+owners = (
+    {u["id"]: u["username"] for u in session.api().users()}
+    if me["role"] == "admin"
+    else {me["id"]: me["username"]}
 )
 
+
+@st.fragment(
+    run_every=get_settings().ui_refresh_s
+    if any(t["status"] not in FINISHED for t in tasks)
+    else None
+)
+def job_table() -> None:
+    st.dataframe(
+        job_rows(session.in_fragment(session.api().tasks), owners),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
+            "submitted": st.column_config.DatetimeColumn("submitted", format="YYYY-MM-DD HH:mm:ss"),
+        },
+    )
+
+
+job_table()
 ids = [t["task_id"] for t in tasks]
 asked = st.query_params.get("task")
 names = {

@@ -17,6 +17,7 @@ from loraforge.ui.client import ApiError
 ERRORS = "new_job_errors"
 UPLOADED = "new_job_dataset"
 SOURCE, SHOW_UPLOADED = "dataset_source", "new_job_show_uploaded"
+JUST_UPLOADED = "new_job_just_uploaded"
 UPLOAD, PICK = "Upload a file", "One uploaded before"
 OTHER_MODEL = "Other: a Hugging Face id or a folder on the server"
 
@@ -101,11 +102,14 @@ def pick_dataset(api) -> dict[str, Any] | None:
                 else:
                     st.session_state[UPLOADED] = stored["id"]
                     st.session_state[SHOW_UPLOADED] = True
+                    st.session_state[JUST_UPLOADED] = stored["name"]
                     st.rerun()
         return None
     if not datasets:
         st.info("No data sets yet: upload one.")
         return None
+    if just_uploaded := st.session_state.pop(JUST_UPLOADED, None):
+        st.success(f"Uploaded {just_uploaded}: it is selected below.", icon=":material/upload:")
     ids = [d["id"] for d in datasets]
     labels = {
         d["id"]: f"{d['name']} · {d['rows']:,} rows · {len(d['label_counts'])} classes · "
@@ -141,6 +145,8 @@ with cols[0]:
         horizontal=True,
         disabled=not others,
     )
+    if not others:
+        st.caption("Upload a second data set (e.g. the demo's eval.csv) to evaluate on it.")
     if held_out.startswith("A held-out") or not others:
         eval_split = st.slider(
             "Share held out (stratified)", 0.05, 0.45, 0.1, 0.05, key="eval_split"
