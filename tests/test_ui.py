@@ -243,6 +243,8 @@ def test_experiments_compare_and_show_a_confusion_matrix(app, live):
     config = at.dataframe[1].value
     assert config.loc["training.epochs", "differs"] == False  # noqa: E712 (a numpy bool)
     assert config.loc["experiment_name", "differs"] == False  # noqa: E712
+    # The name it was uploaded under, not the server's generated file name.
+    assert set(config.loc["data.train_file", [live.experiment_id, second]]) == {"reviews.csv"}
     charts = at.get("vega_lite_chart")
     # Overlaid curves, final metric bars, the confusion matrix, one experiment's curves.
     assert len(charts) == 4

@@ -137,6 +137,16 @@ def list_datasets(session: Session, *, user_id: int, is_admin: bool) -> list[Dat
     return [DatasetRecord.from_row(r) for r in session.scalars(statement)]
 
 
+def upload_names(session: Session, stored_names: set[str]) -> dict[str, str]:
+    """Generated file name → the name it was uploaded under, for showing configs."""
+    if not stored_names:
+        return {}
+    rows = session.execute(
+        select(Dataset.stored_name, Dataset.name).where(Dataset.stored_name.in_(stored_names))
+    )
+    return {stored: name for stored, name in rows}
+
+
 def dataset_path(record: DatasetRecord, *, datasets_dir: Path, session: Session) -> Path:
     row = session.get(Dataset, record.id)
     if row is None:

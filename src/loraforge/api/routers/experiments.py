@@ -8,9 +8,10 @@ from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from fastapi import APIRouter
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from loraforge.api.deps import CurrentUser, SettingsDep
+from loraforge.api.deps import CurrentUser, SessionDep, SettingsDep
 from loraforge.api.schemas import (
     ExperimentPublic,
     ExperimentsPublic,
@@ -19,6 +20,7 @@ from loraforge.api.schemas import (
     PredictRequest,
 )
 from loraforge.auth.users import UserRecord
+from loraforge.data import store
 from loraforge.errors import InvalidRequest, NotFound
 from loraforge.tracking import experiments
 from loraforge.tracking.experiments import ExperimentRecord
@@ -26,20 +28,39 @@ from loraforge.tracking.experiments import ExperimentRecord
 router = APIRouter(tags=["experiments"])
 
 
-def without_server_paths(value: Any) -> Any:
-    """Absolute paths (data files, the bundled model's folder) become bare file names."""
+def without_server_paths(value: Any, uploads: dict[str, str] | None = None) -> Any:
+    """Absolute paths (data files, the bundled model's folder) become bare file names; a
+    stored upload's generated name becomes the name it was uploaded under."""
+    uploads = uploads or {}
     if isinstance(value, dict):
-        return {k: without_server_paths(v) for k, v in value.items()}
+        return {k: without_server_paths(v, uploads) for k, v in value.items()}
     if isinstance(value, list):
-        return [without_server_paths(v) for v in value]
+        return [without_server_paths(v, uploads) for v in value]
     if isinstance(value, str) and (value.startswith("/") or PureWindowsPath(value).drive):
-        return PureWindowsPath(value).name if PureWindowsPath(value).drive else Path(value).name
+        bare = PureWindowsPath(value).name if PureWindowsPath(value).drive else Path(value).name
+        return uploads.get(bare, bare)
     return value
 
 
-def _public(record: ExperimentRecord) -> ExperimentPublic:
-    fields = {k: v for k, v in asdict(record).items() if k in ExperimentPublic.model_fields}
-    return ExperimentPublic(**without_server_paths(fields))
+def _public(records: list[ExperimentRecord], session: Session) -> list[ExperimentPublic]:
+    data_files = {
+        Path(path).name
+        for r in records
+        for path in (
+            r.config.get("data", {}).get("train_file"),
+            r.config.get("data", {}).get("eval_file"),
+        )
+        if path
+    }
+    uploads = store.upload_names(session, data_files)
+    return [
+        ExperimentPublic(
+            **without_server_paths(
+                {k: v for k, v in asdict(r).items() if k in ExperimentPublic.model_fields}, uploads
+            )
+        )
+        for r in records
+    ]
 
 
 def _visible(db_url: str, experiment_id: str, user: UserRecord) -> ExperimentRecord:
@@ -51,19 +72,20 @@ def _visible(db_url: str, experiment_id: str, user: UserRecord) -> ExperimentRec
 
 @router.get("/experiments", response_model=ExperimentsPublic)
 def list_experiments(
-    user: CurrentUser, settings: SettingsDep, status: str | None = None
+    user: CurrentUser, settings: SettingsDep, session: SessionDep, status: str | None = None
 ) -> ExperimentsPublic:
     found = experiments.list_experiments(
         settings.resolved_database_url(), status=status, owner_id=None if user.is_admin else user.id
     )
-    return ExperimentsPublic(data=[_public(r) for r in found], count=len(found))
+    return ExperimentsPublic(data=_public(found, session), count=len(found))
 
 
 @router.get("/experiments/{experiment_id}", response_model=ExperimentPublic)
 def get_experiment(
-    experiment_id: str, user: CurrentUser, settings: SettingsDep
+    experiment_id: str, user: CurrentUser, settings: SettingsDep, session: SessionDep
 ) -> ExperimentPublic:
-    return _public(_visible(settings.resolved_database_url(), experiment_id, user))
+    found = _visible(settings.resolved_database_url(), experiment_id, user)
+    return _public([found], session)[0]
 
 
 @lru_cache(maxsize=4)
