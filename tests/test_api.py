@@ -398,3 +398,17 @@ def test_jobs_submitted_in_the_same_second_get_their_own_experiments(client, peo
         "same-20261127-120000-2",
         "same-20261127-120000-3",
     ]
+
+
+def test_an_experiment_id_taken_by_a_racing_replica_is_skipped(client, people, monkeypatch):
+    """Two API replicas may both find an id free; the unique index lets one have it and
+    the other takes the next candidate."""
+    candidates = iter(["race-1", "race-1", "race-2"])
+    monkeypatch.setattr("loraforge.jobs.service.new_experiment_id", lambda *a: next(candidates))
+    monkeypatch.setattr("loraforge.jobs.celery_app.enqueue", lambda settings, job_id: None)
+    headers = auth(client, "alice")
+    dataset = upload(client, headers).json()["id"]
+    body = {"experiment_name": "race", "data": {"dataset_id": dataset, "eval_split": 0.25}}
+    tasks = [client.post("/train", headers=headers, json=body).json()["task_id"] for _ in range(2)]
+    experiments = [client.get(f"/task/{t}", headers=headers).json()["experiment_id"] for t in tasks]
+    assert experiments == ["race-1", "race-2"]

@@ -345,12 +345,12 @@ def api(
     """Run the HTTP API (FastAPI on uvicorn); OpenAPI docs at /docs."""
     import uvicorn
 
-    from loraforge.api.app import create_service_app
+    from loraforge.api.app import create_app
     from loraforge.monitoring import logs
 
     logs.configure("api")
-    # Fail here, with the reason, rather than in every worker process.
-    create_service_app()
+    # Settings and migrations: fail here, with the reason, rather than in every process.
+    create_app()
     uvicorn.run(
         "loraforge.api.app:create_service_app",
         factory=True,

@@ -70,7 +70,9 @@ def submit(
                     experiment_id=experiment_id,
                     max_attempts=settings.job_max_attempts,
                 )
-        except IntegrityError:
+        except IntegrityError as error:
+            if "experiment_id" not in str(error.orig):  # SQLite and PostgreSQL both name it
+                raise
             continue
     raise Conflict(
         "could not allocate an experiment id: too many jobs of this name at once",
