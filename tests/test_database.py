@@ -45,3 +45,28 @@ def test_postgresql_schema_is_migrated_and_usable():
         pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
     with fresh_postgres_database() as url:
         _exercise(url)
+
+
+def test_first_use_from_several_threads_migrates_once_and_shares_one_engine(tmp_path):
+    """A worker's reaper thread and its first job both open the database at start-up;
+    Alembic's command API is not thread-safe, so a race once failed the job (KeyError)."""
+    import threading
+
+    url = f"sqlite:///{tmp_path / 'raced.db'}"
+    start = threading.Barrier(6)
+    engines, errors = [], []
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            engines.append(get_engine(url))
+        except Exception as error:  # the assertion below shows what went wrong
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_it) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len({id(engine) for engine in engines}) == 1

@@ -88,3 +88,23 @@ def test_a_job_that_is_not_queued_is_left_alone(setup, monkeypatch):
     with factory() as session:
         assert state.get(session, job_id).status == "cancelled"
     assert sent == []
+
+
+def test_a_failure_before_the_claim_is_retried_by_the_queue(monkeypatch):
+    """Nothing claimed the job yet, so only the message can bring it back: the task
+    retries (here eagerly, without the backoff's waits) instead of dropping it."""
+    from loraforge.jobs import celery_app
+
+    calls: list[str] = []
+
+    def database_away_twice(job_id, *, settings):
+        calls.append(job_id)
+        if len(calls) < 3:
+            raise ConnectionError("database away")
+
+    monkeypatch.setattr(execution, "execute", database_away_twice)
+    app = celery_app.celery_app(Settings(broker_url="memory://"))
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
+    result = app.tasks[celery_app.TASK_NAME].apply(args=["job-1"])
+    assert result.status == "SUCCESS"
+    assert calls == ["job-1"] * 3

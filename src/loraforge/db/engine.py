@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -34,8 +35,19 @@ def upgrade_schema(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
-@lru_cache(maxsize=8)
+# Alembic's command API keeps module-level state: two threads migrating at once (a
+# worker's reaper and its first job, at start-up) failed one of them with a KeyError.
+_first_use = threading.Lock()
+
+
 def get_engine(url: str) -> Engine:
+    """One engine per URL, created and migrated by the first caller; the others wait."""
+    with _first_use:
+        return _migrated_engine(url)
+
+
+@lru_cache(maxsize=8)
+def _migrated_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

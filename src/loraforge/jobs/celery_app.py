@@ -55,7 +55,16 @@ def _app(broker: str, options_key: tuple) -> Celery:
         accept_content=["json"],
     )
 
-    @app.task(name=TASK_NAME)
+    # execute() deals with every failure after its claim itself. What escapes it happened
+    # before the claim (the database unreachable, say): without a retry the row would stay
+    # queued with no message left to carry it.
+    @app.task(
+        name=TASK_NAME,
+        autoretry_for=(Exception,),
+        retry_backoff=2,
+        retry_backoff_max=60,
+        max_retries=10,
+    )
     def train(job_id: str) -> None:
         from loraforge.jobs.execution import execute
         from loraforge.settings import get_settings
