@@ -146,7 +146,7 @@ def test_a_new_user_goes_from_data_to_a_prediction_in_the_browser(platform, page
     page.get_by_text("Upload a file").click()
     page.locator("input[type=file]").set_input_files(data_file)
     page.get_by_role("button", name="Validate and upload").click()
-    expect(page.get_by_text("Validated: no warnings.")).to_be_visible()
+    expect(page.get_by_text("Validated: no warnings.")).to_be_visible(timeout=30_000)
     expect(page.locator(".vega-embed").first).to_be_visible()
 
     # A tiny model from the server's disk, one epoch, then submit.
@@ -177,7 +177,8 @@ def test_a_new_user_goes_from_data_to_a_prediction_in_the_browser(platform, page
     expect(page.get_by_role("heading", name="Try a model")).to_be_visible()
     page.get_by_label("Texts, one per line", exact=True).fill("great good happy\nawful bad sad")
     page.get_by_role("button", name="Predict").click()
-    expect(page.get_by_text("Predicted label and its probability")).to_be_visible()
+    # The first prediction loads the model: seconds, more on a busy machine.
+    expect(page.get_by_text("Predicted label and its probability")).to_be_visible(timeout=60_000)
     shot(page, "05-prediction")
 
     # A second run (LoRA rank 4 instead of 8), submitted over the API the UI uses, to compare.
@@ -196,6 +197,13 @@ def test_a_new_user_goes_from_data_to_a_prediction_in_the_browser(platform, page
     expect(page.get_by_role("heading", name="Metrics per epoch")).to_be_visible()
     expect(page.get_by_text("Final metrics")).to_be_visible()
     shot(page, "06-compare")
+
+    page.get_by_role("link", name="Users and audit log").click()
+    expect(page.get_by_role("heading", name="Users and audit log")).to_be_visible()
+    shot(page, "07-admin-users")
+    page.get_by_role("tab", name="Audit log").click()
+    expect(page.get_by_label("Action", exact=True)).to_be_visible()
+    shot(page, "08-admin-audit-log")
     names = ("01-sign-in", "02-new-job", "03-job-succeeded", "04-experiment", "05-prediction")
-    for name in (*names, "06-compare"):
+    for name in (*names, "06-compare", "07-admin-users", "08-admin-audit-log"):
         assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000
