@@ -376,6 +376,18 @@ def test_cli_creates_the_first_admin_from_stdin(tmp_path, monkeypatch):
         get_settings.cache_clear()
 
 
+def experiment_ids_of_new_jobs(client, monkeypatch, name: str, count: int) -> list[str]:
+    """Submit ``count`` jobs named ``name`` as alice (not sent to any worker)."""
+    monkeypatch.setattr("loraforge.jobs.celery_app.enqueue", lambda settings, job_id: None)
+    headers = auth(client, "alice")
+    dataset = upload(client, headers).json()["id"]
+    body = {"experiment_name": name, "data": {"dataset_id": dataset, "eval_split": 0.25}}
+    tasks = [
+        client.post("/train", headers=headers, json=body).json()["task_id"] for _ in range(count)
+    ]
+    return [client.get(f"/task/{t}", headers=headers).json()["experiment_id"] for t in tasks]
+
+
 def test_jobs_submitted_in_the_same_second_get_their_own_experiments(client, people, monkeypatch):
     """Experiment ids are <name>-<UTC second>; a second job in that second must not share
     the first one's results folder and MLflow run."""
@@ -387,13 +399,7 @@ def test_jobs_submitted_in_the_same_second_get_their_own_experiments(client, peo
     monkeypatch.setattr(
         runner, "datetime", type("Frozen", (), {"now": staticmethod(lambda tz: frozen)})
     )
-    monkeypatch.setattr("loraforge.jobs.celery_app.enqueue", lambda settings, job_id: None)
-    headers = auth(client, "alice")
-    dataset = upload(client, headers).json()["id"]
-    body = {"experiment_name": "same", "data": {"dataset_id": dataset, "eval_split": 0.25}}
-    tasks = [client.post("/train", headers=headers, json=body).json()["task_id"] for _ in range(3)]
-    experiments = [client.get(f"/task/{t}", headers=headers).json()["experiment_id"] for t in tasks]
-    assert experiments == [
+    assert experiment_ids_of_new_jobs(client, monkeypatch, "same", 3) == [
         "same-20261127-120000",
         "same-20261127-120000-2",
         "same-20261127-120000-3",
@@ -405,10 +411,4 @@ def test_an_experiment_id_taken_by_a_racing_replica_is_skipped(client, people, m
     the other takes the next candidate."""
     candidates = iter(["race-1", "race-1", "race-2"])
     monkeypatch.setattr("loraforge.jobs.service.new_experiment_id", lambda *a: next(candidates))
-    monkeypatch.setattr("loraforge.jobs.celery_app.enqueue", lambda settings, job_id: None)
-    headers = auth(client, "alice")
-    dataset = upload(client, headers).json()["id"]
-    body = {"experiment_name": "race", "data": {"dataset_id": dataset, "eval_split": 0.25}}
-    tasks = [client.post("/train", headers=headers, json=body).json()["task_id"] for _ in range(2)]
-    experiments = [client.get(f"/task/{t}", headers=headers).json()["experiment_id"] for t in tasks]
-    assert experiments == ["race-1", "race-2"]
+    assert experiment_ids_of_new_jobs(client, monkeypatch, "race", 2) == ["race-1", "race-2"]
