@@ -69,8 +69,7 @@ def show_dataset(api, dataset: dict[str, Any]) -> None:
     )
 
 
-def pick_dataset(api) -> dict[str, Any] | None:
-    datasets = api.datasets()
+def pick_dataset(api, datasets: list[dict[str, Any]]) -> dict[str, Any] | None:
     # A widget's state can only be set before the widget exists: after an upload, the
     # next run opens the uploaded set.
     if st.session_state.pop(SHOW_UPLOADED, False) or SOURCE not in st.session_state:
@@ -130,10 +129,11 @@ def pick_dataset(api) -> dict[str, Any] | None:
 
 st.title("New fine-tuning job")
 api = session.api()
-dataset = pick_dataset(api)
+datasets = api.datasets()
+dataset = pick_dataset(api, datasets)
 if dataset is None:
     st.stop()
-others = [d for d in api.datasets() if d["id"] != dataset["id"]]
+others = [d for d in datasets if d["id"] != dataset["id"]]
 catalog = api.models()
 
 st.subheader("Evaluation and model")
