@@ -60,9 +60,11 @@ class LiveApi:
             assert time.monotonic() < deadline, "the API did not start"
             time.sleep(0.05)
 
+    def token(self, user: str) -> str:
+        return ApiClient(self.url).login(user, PASSWORD)["access_token"]
+
     def client(self, user: str) -> ApiClient:
-        token = ApiClient(self.url).login(user, PASSWORD)["access_token"]
-        return ApiClient(self.url, token)
+        return ApiClient(self.url, self.token(user))
 
     def finished_experiment(self, user: str = "alice") -> str:
         """Upload, submit and run one tiny job with the worker's code; its experiment id."""
@@ -111,9 +113,9 @@ def app(live, monkeypatch):
 
 def signed_in(app, live, user: str = "alice"):
     at = app()
-    api = live.client(user)
-    at.session_state["token"] = api._http.headers["Authorization"].removeprefix("Bearer ")
-    at.session_state["user"] = api.me()
+    token = live.token(user)
+    at.session_state["token"] = token
+    at.session_state["user"] = ApiClient(live.url, token).me()
     return at
 
 

@@ -4,6 +4,7 @@ that carry the API's own ``detail`` and ``hint``."""
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from typing import Any
 
 import httpx
@@ -24,10 +25,7 @@ class ApiError(Exception):
     def message(self) -> str:
         """One readable text, also for FastAPI's list of validation problems."""
         if isinstance(self.detail, list):
-            return "; ".join(
-                f"{'.'.join(str(p) for p in item.get('loc', [])[1:])}: {item.get('msg')}"
-                for item in self.detail
-            )
+            return "; ".join(f"{field}: {why}" for field, why in self.field_errors().items())
         return str(self.detail)
 
     def field_errors(self) -> dict[str, str]:
@@ -44,14 +42,21 @@ class SignedOut(ApiError):
     """The token is missing, expired or revoked: the user has to sign in again."""
 
 
+@lru_cache(maxsize=4)
+def _connections(base_url: str) -> httpx.Client:
+    # One pool per API for the whole UI process (httpx clients are thread-safe): every
+    # page run makes several calls, and a client per call would leave sockets behind.
+    return httpx.Client(base_url=base_url, timeout=60)
+
+
 class ApiClient:
-    def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 60) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
+    def __init__(self, base_url: str, token: str | None = None) -> None:
+        self._http = _connections(base_url)
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = self._http.request(method, path, **kwargs)
+            response = self._http.request(method, path, headers=self._headers, **kwargs)
         except httpx.HTTPError as error:
             raise ApiError(
                 503, f"the API at {self._http.base_url} does not answer ({error})"

@@ -41,9 +41,10 @@ def show_task(task: dict[str, Any]) -> None:
         right.altair_chart(charts.eval_curves(progress["eval_history"]), width="stretch")
 
 
-def watch(task_id: str) -> None:
+def watch(task: dict[str, Any]) -> None:
+    """``task`` as the job list had it; the panel asks for it afresh on every refresh."""
     api = session.api()
-    task = api.task(task_id)
+    task_id = task["task_id"]
     live = task["status"] not in FINISHED
 
     @st.fragment(run_every=get_settings().ui_refresh_s if live else None)
@@ -139,4 +140,4 @@ chosen = st.selectbox(
 )
 st.query_params["task"] = chosen
 st.divider()
-watch(chosen)
+watch(next(t for t in tasks if t["task_id"] == chosen))
