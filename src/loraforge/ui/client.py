@@ -115,9 +115,6 @@ class ApiClient:
     def experiments(self) -> list[dict[str, Any]]:
         return self._call("GET", "/experiments")["data"]
 
-    def experiment(self, experiment_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/experiments/{experiment_id}")
-
     def predict(self, experiment_id: str, texts: list[str]) -> list[dict[str, Any]]:
         body = {"experiment_id": experiment_id, "texts": texts}
         return self._call("POST", "/predict", json=body)["data"]

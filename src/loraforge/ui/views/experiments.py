@@ -92,7 +92,7 @@ asked = st.query_params.get("experiment")
 ids = [e["id"] for e in experiments]
 picked = st.selectbox("Experiment", ids, index=ids.index(asked) if asked in ids else 0)
 st.query_params["experiment"] = picked
-experiment = session.api().experiment(picked)
+experiment = by_id[picked]  # the list already carries each whole experiment
 if experiment["error"]:
     st.error(experiment["error"], icon=":material/error:")
 metrics = experiment["metrics"] or {}
