@@ -95,7 +95,7 @@ def _execute(job_id: str, *, settings: Settings) -> None:
                 should_stop=progress.should_stop,
             )
             beat.stop()
-            progress.done(final=result.metrics["final"])
+            progress.done(final=result.metrics["final"], quality=result.metrics["quality"])
             state.finish(
                 session, job_id, worker=worker, status=state.SUCCEEDED, progress=progress.snapshot()
             )

@@ -65,6 +65,12 @@ class MlflowRun:
         batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
         self.client.log_batch(self.run_id, metrics=batch)
 
+    def set_tags(self, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        if self.run_id is not None and tags:
+            self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
     def log_artifacts(self, local_dir: Path, *, artifact_path: str | None = None) -> None:
         if self.run_id is not None:
             self.client.log_artifacts(self.run_id, str(local_dir), artifact_path=artifact_path)

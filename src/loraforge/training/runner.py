@@ -251,6 +251,8 @@ def _run(
         {f"final_{k}": v for k, v in metrics["final"].items() if isinstance(v, float)},
         step=metrics["train"]["steps"],
     )
+    quality = metrics["quality"]
+    mlflow_run.set_tags({"loraforge.learned": str(quality["learned"]).lower()})
     mlflow_run.log_artifact(folder / "config.yaml")
     mlflow_run.log_artifact(folder / "metrics.json")
     mlflow_run.log_artifacts(folder / "artifacts" / "final_model", artifact_path="final_model")
@@ -287,6 +289,7 @@ def _fine_tune(
         compute_metrics_for,
         confusion_matrix,
     )
+    from loraforge.training.quality import assess
 
     training = config.training
     set_seed(training.seed)
@@ -411,9 +414,18 @@ def _fine_tune(
     train_seconds = throughput.train_seconds or wall_seconds
     epochs_this_attempt = epochs_run - throughput.start_epoch
     samples_seen = len(train_set) * epochs_this_attempt
+    quality = assess(
+        labels=inputs.labels,
+        matrix=matrix.tolist(),
+        train_rows=len(inputs.train),
+        epochs=epochs_run,
+        learning_rate=training.learning_rate,
+        capped=training.max_train_samples is not None,
+    )
     metrics: dict[str, Any] = {
         "experiment_id": experiment_id,
         "final": {**final, "checkpoint": retention.best.path.name},
+        "quality": quality,
         "confusion_matrix": {"labels": inputs.labels, "matrix": matrix.tolist()},
         "history": history,
         "train": {
@@ -467,6 +479,10 @@ def _fine_tune(
         metrics["train"]["samples_per_second"],
         ", ".join(f"{role}={c['checkpoint']}" for role, c in retention.roles().items()),
     )
+    if not quality["learned"]:
+        logger.warning(
+            "the model did not learn: %s %s", " ".join(quality["problems"]), quality["hint"]
+        )
     return metrics
 
 
