@@ -54,13 +54,17 @@ def test_overrides_set_nested_keys_with_yaml_types(tmp_path):
 @pytest.mark.parametrize(
     ("tree", "overrides", "named"),
     [
-        ({**MINIMAL, "lora": {"rank": 8}}, [], "lora.rank: unknown key"),
-        ({**MINIMAL, "optimizer": {}}, [], "optimizer: unknown key"),
-        (MINIMAL, ["training.epoch=2"], "training.epoch: unknown key"),
+        ({**MINIMAL, "lora": {"rank": 8}}, [], "lora.rank is not a known field"),
+        ({**MINIMAL, "optimizer": {}}, [], "optimizer is not a known field"),
+        (
+            MINIMAL,
+            ["training.epoch=2"],
+            "--set training.epoch=2: is not a known field: did you mean `epochs`?",
+        ),
         (MINIMAL, ["training.epochs=abc"], "training.epochs"),
         (MINIMAL, ["training.batch_size=0"], "training.batch_size"),
         (MINIMAL, ["lora.dropout=1.5"], "lora.dropout"),
-        ({"experiment_name": "x"}, [], "data: required key is missing"),
+        ({"experiment_name": "x"}, [], "data is required"),
         ({**MINIMAL, "experiment_name": "../escape"}, [], "experiment_name"),
         (
             {**MINIMAL, "data": {"train_file": "a.csv", "eval_file": "b.csv", "eval_split": 0.1}},

@@ -1,4 +1,5 @@
-"""Schemathesis fuzzes every endpoint from the OpenAPI schema: no input gives a 5xx."""
+"""Schemathesis fuzzes every endpoint from the OpenAPI schema: no input gives a 5xx, and
+every error answer has the one documented shape."""
 
 from __future__ import annotations
 
@@ -31,12 +32,27 @@ with TestClient(APP) as _client:
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
+@schemathesis.check
+def one_error_shape(ctx, response, case) -> None:
+    """Whatever the input, an error answers {"detail": str, "hint": str|null, "errors": [...]}."""
+    if response.status_code < 400:
+        return
+    body = response.json()
+    assert isinstance(body, dict) and set(body) == {"detail", "hint", "errors"}, (
+        f"{case.operation.label} answered {response.status_code} with {body!r}"
+    )
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert body["hint"] is None or isinstance(body["hint"], str)
+    for item in body["errors"]:
+        assert set(item) == {"field", "message", "location"}, item
+
+
 @pytest.mark.slow
 @schema.parametrize()
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_errors_signed_in(case):
     case.call_and_validate(
-        headers={"Authorization": f"Bearer {TOKEN}"}, checks=[not_a_server_error]
+        headers={"Authorization": f"Bearer {TOKEN}"}, checks=[not_a_server_error, one_error_shape]
     )
 
 
@@ -44,4 +60,4 @@ def test_no_server_errors_signed_in(case):
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_errors_anonymous(case):
-    case.call_and_validate(checks=[not_a_server_error])
+    case.call_and_validate(checks=[not_a_server_error, one_error_shape])

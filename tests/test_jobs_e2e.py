@@ -182,6 +182,8 @@ def test_submit_run_succeed_and_use_the_model(service, tiny_model_dir, caplog):
     progress = task["progress"]
     assert progress["phase"] == "done" and progress["step"] == progress["total_steps"]
     assert len(progress["eval_history"]) == 2 and progress["loss_history"]
+    # The job page says whether the model learned anything, as metrics.json does.
+    assert set(progress["quality"]) >= {"learned", "problems", "hint", "majority_rate"}
     experiment_id = task["experiment_id"]
     experiment = service.client.get(
         f"/experiments/{experiment_id}", headers=service.headers["alice"]

@@ -134,4 +134,4 @@ def test_cli_train_refuses_bad_config_with_exit_2(tmp_path, env_settings):
     config.write_text("experiment_name: x\ndata:\n  train_file: a.csv\nlora:\n  rank: 4\n")
     result = runner.invoke(app, ["train", str(config)])
     assert result.exit_code == 2
-    assert "lora.rank: unknown key" in result.output and "Traceback" not in result.output
+    assert "lora.rank is not a known field" in result.output and "Traceback" not in result.output

@@ -222,8 +222,19 @@ def test_submitting_a_job_opens_it_live_and_it_can_be_cancelled(app, live):
     assert not at.exception
     assert ":blue[:material/pending: **Queued**]" in texts(at)
     next(b for b in at.button if b.label == "Cancel job").click().run()
+    # One click only asks: nothing is cancelled until "Yes, cancel".
+    assert live.client("alice").task(submitted["task_id"])["status"] == "queued"
+    assert "Cancel this job?" in texts(at)
+    next(b for b in at.button if b.label == "Yes, cancel").click().run()
+    assert not at.exception, at.exception
     assert live.client("alice").task(submitted["task_id"])["status"] == "cancelled"
-    assert ":orange[:material/cancel: **Cancelled**]" in texts(at)
+    # Cancelled on purpose reads neutral, says who and when, and is not an error.
+    assert ":gray[:material/block: **Cancelled**]" in texts(at)
+    assert any(
+        i.value.startswith("Cancelled by you at ") and "UTC, before it started." in i.value
+        for i in at.info
+    )
+    assert not at.error
     logging.getLogger("loraforge.ui").removeHandler(collector)
     # The UI's own log lines carry the task id, like the API's and the worker's.
     assert [r.getMessage() for r in lines if r.task_id == submitted["task_id"]] == [
@@ -238,13 +249,13 @@ def test_experiments_compare_and_show_a_confusion_matrix(app, live):
     at.switch_page("views/experiments.py").run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value
-    assert {live.experiment_id, second} <= set(table["experiment"])
+    assert {live.experiment_id, second} <= set(table["Experiment"])
     compare = at.multiselect[2]
     assert compare.label.startswith("Experiments to compare")
     compare.set_value([live.experiment_id, second]).run()
     config = at.dataframe[1].value
-    assert config.loc["training.epochs", "differs"] == False  # noqa: E712 (a numpy bool)
-    assert config.loc["experiment_name", "differs"] == False  # noqa: E712
+    assert config.loc["training.epochs", "Differs"] == False  # noqa: E712 (a numpy bool)
+    assert config.loc["experiment_name", "Differs"] == False  # noqa: E712
     # The name it was uploaded under, not the server's generated file name.
     assert set(config.loc["data.train_file", [live.experiment_id, second]]) == {"reviews.csv"}
     charts = at.get("vega_lite_chart")
@@ -265,9 +276,9 @@ def test_try_it_predicts_label_and_probability(app, live):
     at.button(key="FormSubmitter:predict-Predict").click().run()
     assert not at.exception, at.exception
     answers = at.dataframe[0].value
-    assert list(answers["label"]) and set(answers["label"]) <= {"positive", "negative"}
-    assert ((answers["probability"] > 0) & (answers["probability"] <= 1)).all()
-    assert len(answers) == 2 and set(answers["base_model"]) == {live.model_dir.name}
+    assert list(answers["Label"]) and set(answers["Label"]) <= {"positive", "negative"}
+    assert ((answers["Probability"] > 0) & (answers["Probability"] <= 1)).all()
+    assert len(answers) == 2 and set(answers["Base model"]) == {live.model_dir.name}
 
 
 def test_admin_creates_and_disables_users_and_reads_the_audit_log(app, live):
@@ -288,9 +299,9 @@ def test_admin_creates_and_disables_users_and_reads_the_audit_log(app, live):
     next(b for b in at.button if b.label.startswith("Disable carol")).click().run()
     assert not {p["username"]: p for p in live.client("root").users()}["carol"]["is_active"]
     events = at.dataframe[1].value
-    assert {"user.create", "login"} <= set(events["action"])
+    assert {"user.create", "login"} <= set(events["Action"])
     next(t for t in at.text_input if t.label == "Action").input("user.create").run()
-    assert set(at.dataframe[1].value["action"]) == {"user.create"}
+    assert set(at.dataframe[1].value["Action"]) == {"user.create"}
 
 
 def test_api_errors_are_shown_not_raised(app, live, monkeypatch):

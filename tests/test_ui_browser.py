@@ -7,6 +7,7 @@ experiment, predict. A screenshot of each page is saved under test-artifacts/scr
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -207,3 +208,76 @@ def test_a_new_user_goes_from_data_to_a_prediction_in_the_browser(platform, page
     names = ("01-sign-in", "02-new-job", "03-job-succeeded", "04-experiment", "05-prediction")
     for name in (*names, "06-compare", "07-admin-users", "08-admin-audit-log"):
         assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000
+
+
+JWT = re.compile(r"eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+")  # any JSON Web Token, ours or not
+
+
+def test_a_reload_keeps_you_signed_in_and_a_deep_link_opens_after_sign_in(
+    platform, page, tiny_model_dir
+):
+    url, api_url, tmp_path = platform
+    expect = sync_api.expect
+    visited: list[str] = []
+    page.on("framenavigated", lambda frame: visited.append(frame.url))
+    page.on("request", lambda request: visited.append(request.url))
+
+    # A job to link to, made over the API as another tab of the same person would.
+    login = httpx.post(f"{api_url}/login", data={"username": "ada", "password": PASSWORD})
+    api = httpx.Client(
+        base_url=api_url, headers={"Authorization": f"Bearer {login.json()['access_token']}"}
+    )
+    content = make_texts(40, seed=5).to_csv(index=False).encode()
+    dataset = api.post("/datasets", files={"file": ("links.csv", content)}).json()
+    body = {
+        "experiment_name": "deep-link",
+        "model": {"base_model": str(tiny_model_dir), "device": "cpu"},
+        "data": {"dataset_id": dataset["id"], "eval_split": 0.25, "max_length": 32},
+        "training": {"epochs": 1, "batch_size": 8, "precision": "fp32"},
+    }
+    task_id = api.post("/train", json=body).json()["task_id"]
+
+    # Signed out, a deep link shows the sign-in form at that URL, not "Page not found".
+    page.goto(f"{url}/jobs?task={task_id}")
+    expect(page.get_by_label("Username", exact=True)).to_be_visible()
+    expect(page.get_by_text("Sign in to open Jobs")).to_be_visible()
+    page.get_by_label("Username", exact=True).fill("ada")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+    expect(page.get_by_text(task_id).first).to_be_visible()
+    assert page.url.endswith(f"/jobs?task={task_id}")
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+
+    # The browser holds a random key, not the token.
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert "loraforge_session" in cookies, cookies
+    session_cookie = cookies["loraforge_session"]
+    assert len(session_cookie["value"]) >= 40 and not JWT.search(session_cookie["value"])
+    assert session_cookie["sameSite"] == "Strict" and session_cookie["expires"] > time.time()
+
+    # A reload keeps you signed in, on the same page.
+    page.reload()
+    expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+    expect(page.get_by_text(task_id).first).to_be_visible()
+    expect(page.get_by_text("Signed in as ada")).to_be_visible()
+    shot(page, "09-after-reload")
+    page.goto(f"{url}/experiments")
+    expect(page.get_by_role("heading", name="Experiments")).to_be_visible()
+
+    # Signing out clears the cookie; the old key opens nothing any more.
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_text("You are signed out.")).to_be_visible()
+    deadline = time.monotonic() + 10
+    while any(c["name"] == "loraforge_session" for c in page.context.cookies()):
+        assert time.monotonic() < deadline, "the cookie was not cleared on sign-out"
+        page.wait_for_timeout(200)
+    page.context.add_cookies([{**session_cookie}])
+    page.reload()
+    expect(page.get_by_label("Username", exact=True)).to_be_visible()
+    expect(page.get_by_text("Signed in as ada")).to_have_count(0)
+
+    # The token appears in no URL the browser opened and in none of the services' logs.
+    assert visited and not [u for u in visited if JWT.search(u)]
+    for log in tmp_path.rglob("*.log"):
+        assert not JWT.search(log.read_text(errors="replace")), f"a token in {log}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,9 +33,9 @@ def test_up_serves_and_stops_on_ctrl_c(tmp_path):
         check=True,
         capture_output=True,
     )
-    port = free_port()
+    port, ui_port = free_port(), free_port()
     up = subprocess.Popen(
-        [str(LORAFORGE), "up", "--api-port", str(port), "--ui-port", str(free_port())],
+        [str(LORAFORGE), "up", "--api-port", str(port), "--ui-port", str(ui_port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -48,6 +49,14 @@ def test_up_serves_and_stops_on_ctrl_c(tmp_path):
         assert time.monotonic() < deadline, "".join(lines)
         lines.append(up.stdout.readline())
     assert any(f"http://127.0.0.1:{port}" in line for line in lines)
+    # The URLs come once the UI answers too; the libraries' chatter is in the logs.
+    assert httpx.get(f"http://127.0.0.1:{ui_port}/_stcore/health").status_code == 200
+    printed = "".join(lines)
+    for chatter in ("Uvicorn running", "You can now view your Streamlit app", "celery@"):
+        assert chatter not in printed
+    logs = tmp_path / "state" / "logs"
+    assert "You can now view your Streamlit app" in (logs / "ui.log").read_text()
+    assert all((logs / f"{name}.log").is_file() for name in ("api", "worker"))
     token = httpx.post(
         f"http://127.0.0.1:{port}/login",
         data={"username": "admin", "password": "long enough password"},
@@ -72,6 +81,26 @@ def test_up_serves_and_stops_on_ctrl_c(tmp_path):
         )
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/health")
+
+
+@pytest.mark.slow
+def test_up_names_the_api_when_its_port_is_taken(tmp_path):
+    env = {**os.environ, "LORAFORGE_DATA_DIR": str(tmp_path / "state")}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [str(LORAFORGE), "up", "--api-port", str(port), "--ui-port", str(free_port())],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "error: the API exited with code 3 while starting; the end of its log:" in done.stderr
+    assert "address already in use" in done.stderr
+    assert f"hint: The whole log: {tmp_path / 'state' / 'logs' / 'api.log'}" in done.stderr
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ name instead of being silently ignored. Defaults are the measured ones from the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,8 +15,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from loraforge.errors import ConfigError
+from loraforge.field_errors import describe_pattern, field_problems
 
-EXPERIMENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+EXPERIMENT_NAME_PATTERN = describe_pattern(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+    "letters, digits, `.`, `_`, `-` (starting with a letter or digit); at most 64 characters",
+)
 
 
 class _Section(BaseModel):
@@ -180,22 +185,64 @@ def apply_override(tree: dict[str, Any], assignment: str) -> None:
     node[parts[-1]] = value
 
 
-def describe_validation_error(error: ValidationError) -> str:
-    lines = []
+def _blames(key: str, field: str) -> bool:
+    """Whether ``--set key=…`` is behind a problem at ``field``: the key itself, a key
+    inside it (``--set lora='{rank: 1}'``) or the unknown section it starts with."""
+    return key == field or field.startswith(f"{key}.") or key.startswith(f"{field}.")
+
+
+def describe_validation_error(
+    error: ValidationError,
+    *,
+    source: str = "the training config",
+    overrides: Mapping[str, str] | None = None,
+) -> str:
+    """Each problem in words (``field_errors``: "did you mean `epochs`?"), blamed on where
+    it came from: the ``--set key=value`` that set it, or the file (``source``)."""
+    overrides = overrides or {}
+    from_file: list[str] = []
+    from_overrides: list[str] = []
+    seen: set[str] = set()
     for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        if item["type"] == "extra_forbidden":
-            lines.append(f"{where}: unknown key")
-        elif item["type"] == "missing":
-            lines.append(f"{where}: required key is missing")
-        else:
-            given = item.get("input")
-            shown = "" if isinstance(given, dict) else f" (got {given!r})"
-            lines.append(f"{where}: {item['msg']}{shown}")
-    return "\n".join(f"  - {line}" for line in lines)
+        for problem in field_problems([item], model=TrainConfig, location="config"):
+            blamed = [k for k in overrides if problem.field and _blames(k, problem.field)]
+            if blamed:
+                key = blamed[-1]
+                # "--set training.epochs=abc: must be a whole number"; a problem further up
+                # (an unknown section) names its own field.
+                subject = "" if key == problem.field else f"{problem.field} "
+                line = f"--set {overrides[key]}: {subject}{problem.message}"
+                target = from_overrides
+            else:
+                given = item.get("input")
+                shown = (
+                    f" (got {given!r})"
+                    if item["type"] not in ("missing", "extra_forbidden")
+                    and not isinstance(given, dict | list)
+                    else ""
+                )
+                where = problem.field or "(top level)"
+                line = f"{where} {problem.message}{shown}"
+                target = from_file
+            if line not in seen:
+                seen.add(line)
+                target.append(line)
+    if from_overrides and not from_file and len(from_overrides) == 1:
+        return from_overrides[0]
+    lines = [f"{source}: {line}" for line in from_file] if from_overrides else from_file
+    heading = (
+        "the training config is not valid:"
+        if from_overrides
+        else f"{source} is not a valid training config:"
+    )
+    return heading + "\n" + "\n".join(f"  - {line}" for line in lines + from_overrides)
 
 
-def config_from_tree(tree: Any, *, source: str) -> TrainConfig:
+def config_from_tree(
+    tree: Any, *, source: str, overrides: Mapping[str, str] | None = None
+) -> TrainConfig:
+    """Validate a raw tree; ``overrides`` (dotted key → the ``key=value`` given) lets a
+    problem be blamed on the ``--set`` that caused it rather than on the file."""
     if not isinstance(tree, dict):
         raise ConfigError(
             f"{source}: the config must be a YAML mapping of sections, not {type(tree).__name__}"
@@ -204,7 +251,7 @@ def config_from_tree(tree: Any, *, source: str) -> TrainConfig:
         return TrainConfig.model_validate(tree)
     except ValidationError as exc:
         raise ConfigError(
-            f"{source} is not a valid training config:\n{describe_validation_error(exc)}",
+            describe_validation_error(exc, source=source, overrides=overrides),
             hint="See configs/demo.yaml for every key with its default.",
         ) from None
 
@@ -223,7 +270,9 @@ def load_config(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> Trai
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     if tree is None:
         tree = {}
+    applied: dict[str, str] = {}
     if isinstance(tree, dict):
         for assignment in overrides:
             apply_override(tree, assignment)
-    return config_from_tree(tree, source=str(path))
+            applied[assignment.partition("=")[0].strip()] = assignment
+    return config_from_tree(tree, source=str(path), overrides=applied)

@@ -1,4 +1,10 @@
-"""`loraforge up`: the API, a worker and the web UI as child processes, stopped together."""
+"""`loraforge up`: the API, a worker and the web UI as child processes, stopped together.
+
+The children write to log files (``<data dir>/logs/api.log``, ``worker.log``, ``ui.log``),
+not to the terminal: uvicorn's, Celery's, Streamlit's and MLflow's banners and warnings
+would bury the one thing a person needs, the URLs, which are printed last, once the API
+and the UI answer their health checks. A child that dies is named, with its log's tail.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,15 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from loraforge.errors import LoraforgeError
 
 STOP_GRACE_S = 15.0
+START_TIMEOUT_S = 120.0  # Streamlit alone takes several seconds on a busy laptop
+TAIL_LINES = 20
 
 
 def _command(*args: str) -> list[str]:
@@ -22,18 +32,81 @@ def _command(*args: str) -> list[str]:
     return [sys.executable, "-c", "from loraforge.cli import app; app()", *args]
 
 
-def wait_until_healthy(url: str, process: subprocess.Popen, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise LoraforgeError(f"the API exited with code {process.returncode} while starting")
+@dataclass
+class Child:
+    """One process of `up`: what it is called, how to start it, where its output goes."""
+
+    title: str  # "the API", in messages
+    command: list[str]
+    log_path: Path
+    health_url: str | None = None  # answered with 200 once it serves; None: being alive is all
+    process: subprocess.Popen | None = None
+    log_offset: int = 0  # where this run's output starts in the (appended) log
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        self.log_offset = self._log.tell()
+        self.process = subprocess.Popen(
+            self.command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def exited(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
+
+    def healthy(self) -> bool:
+        if self.health_url is None:
+            return True
         try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
-                if response.status == 200:
-                    return
+            with urllib.request.urlopen(self.health_url, timeout=1) as response:
+                return response.status == 200
         except OSError:
+            return False
+
+    def tail(self, lines: int = TAIL_LINES) -> str:
+        """The last lines this run wrote to the log (earlier runs' lines are left out)."""
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(self.log_offset)
+                text = log.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.rstrip().splitlines()[-lines:])
+
+    def failure(self, what: str) -> LoraforgeError:
+        tail = self.tail()
+        shown = f"; the end of its log:\n{tail}" if tail else " (its log is empty)"
+        return LoraforgeError(f"{self.title} {what}{shown}", hint=f"The whole log: {self.log_path}")
+
+    def close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+
+
+def wait_until_healthy(
+    children: list[Child],
+    *,
+    timeout_s: float = START_TIMEOUT_S,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> bool:
+    """True once every child with a health URL answers it; False if asked to stop first.
+    A child that exits, or a health URL not answered in time, raises with its log's tail."""
+    deadline = time.monotonic() + timeout_s
+    waiting = [c for c in children if c.health_url]
+    while waiting:
+        if should_stop():
+            return False
+        for child in children:
+            if child.exited():
+                raise child.failure(f"exited with code {child.process.returncode} while starting")
+        waiting = [c for c in waiting if not c.healthy()]
+        if waiting and time.monotonic() > deadline:
+            late = waiting[0]
+            raise late.failure(f"did not answer {late.health_url} within {timeout_s:.0f} s")
+        if waiting:
             time.sleep(0.2)
-    raise LoraforgeError(f"the API did not answer {url}/health within {timeout_s:.0f} s")
+    return True
 
 
 def ui_command(*, host: str, port: int, api_url: str | None) -> tuple[str, list[str], dict]:
@@ -70,15 +143,31 @@ def ui_command(*, host: str, port: int, api_url: str | None) -> tuple[str, list[
 
 
 def run_all(
-    *, host: str, api_port: int, ui_port: int, broker: str, announce: Callable[[str], None]
+    *,
+    host: str,
+    api_port: int,
+    ui_port: int,
+    broker: str,
+    log_dir: Path,
+    announce: Callable[[str], None],
 ) -> int:
-    """Start everything, announce the URLs, wait; Ctrl-C or SIGTERM stops all of it."""
+    """Start everything, announce the URLs once all answer, wait; Ctrl-C or SIGTERM stops
+    all of it. A child that dies (while starting or later) is named with its log's tail."""
     api_url = f"http://{host}:{api_port}"
+    ui_url = f"http://{host}:{ui_port}"
     children = [
-        subprocess.Popen(_command("api", "--host", host, "--port", str(api_port))),
-        subprocess.Popen(_command("worker")),
-        subprocess.Popen(
-            _command("ui", "--host", host, "--port", str(ui_port), "--api-url", api_url)
+        Child(
+            "the API",
+            _command("api", "--host", host, "--port", str(api_port)),
+            log_dir / "api.log",
+            health_url=f"{api_url}/health",
+        ),
+        Child("the worker", _command("worker"), log_dir / "worker.log"),
+        Child(
+            "the web UI",
+            _command("ui", "--host", host, "--port", str(ui_port), "--api-url", api_url),
+            log_dir / "ui.log",
+            health_url=f"{ui_url}/_stcore/health",
         ),
     ]
     stopping = {"now": False}
@@ -87,29 +176,42 @@ def run_all(
         stopping["now"] = True
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    code = 0
     try:
-        wait_until_healthy(api_url, children[0])
-        announce(f"web UI  http://{host}:{ui_port}")
-        announce(f"API     {api_url}  (docs: {api_url}/docs)")
-        announce(f"worker  1, broker: {broker}")
-        announce("Ctrl-C stops everything.")
+        announce(f"starting the API, a worker and the web UI (logs in {log_dir}) …")
+        for child in children:
+            child.start()
+        if wait_until_healthy(children, should_stop=lambda: stopping["now"]):
+            announce("")
+            announce(f"  web UI   {ui_url}")
+            announce(f"  API      {api_url}   (docs: {api_url}/docs)")
+            announce(f"  worker   1, broker: {broker}")
+            announce(f"  logs     {' '.join(str(c.log_path) for c in children)}")
+            announce("")
+            announce("Ctrl-C stops everything.")
         while not stopping["now"]:
             for child in children:
-                if child.poll() is not None:
-                    announce(f"a process exited (code {child.returncode}); stopping the rest")
+                if child.exited():
+                    error = child.failure(f"exited with code {child.process.returncode}")
+                    announce(f"{error.message}\n{error.hint}\nstopping the rest")
                     stopping["now"] = True
+                    code = 1
+                    break
             time.sleep(0.3)
     finally:
         for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
+            if child.process is not None and child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_S
         for child in children:
+            if child.process is None:
+                continue
             try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+                child.process.kill()
+                child.process.wait()
+            child.close_log()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return 0
+    return code

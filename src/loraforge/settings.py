@@ -11,8 +11,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from loraforge.errors import ConfigError
+from loraforge.field_errors import field_problems
 
 # Only for development: production refuses to start with it (see _production_is_safe).
 DEVELOPMENT_JWT_SECRET = "loraforge-development-secret-not-for-production"
@@ -129,6 +132,37 @@ class Settings(BaseSettings):
         return (self.mlflow_artifact_root or self.resolved_data_dir() / "mlartifacts").resolve()
 
 
+ENV_PREFIX = "LORAFORGE_"
+SETTINGS_HINT = (
+    "Settings come from LORAFORGE_* environment variables or a .env file in the working "
+    "directory; .env.example lists them all."
+)
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """Each problem in our words, named by its environment variable: pydantic's own text
+    (``[type=value_error, input_value=…]`` and a link) means nothing to someone starting
+    a service."""
+    lines = []
+    for problem in field_problems(error.errors(), model=Settings, location="env"):
+        if problem.field:
+            name = ENV_PREFIX + problem.field.split(".")[0].upper()
+            lines.append(f"{name} {problem.message}")
+        else:  # a check across settings (production without a secret) says it all itself
+            lines.append(problem.message)
+    if len(lines) == 1:
+        return lines[0]
+    return "invalid settings:\n" + "\n".join(f"  - {line}" for line in lines)
+
+
+def load_settings(**values: object) -> Settings:
+    """Settings from the environment (and ``values``); invalid ones raise a ConfigError."""
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(describe_settings_error(exc), hint=SETTINGS_HINT) from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()

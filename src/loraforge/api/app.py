@@ -7,7 +7,7 @@ import gc
 from fastapi import FastAPI
 
 from loraforge import __version__
-from loraforge.api import errors
+from loraforge.api import docs, errors
 from loraforge.api.access_log import ObservabilityMiddleware
 from loraforge.api.limits import BodyLimitMiddleware
 from loraforge.api.routers import (
@@ -46,13 +46,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="loraforge",
         version=__version__,
-        description="Self-hosted LoRA fine-tuning: data sets, jobs, experiments, predictions.",
+        description="Self-hosted LoRA fine-tuning: data sets, jobs, experiments, predictions.\n\n"
+        "Every error answers one JSON shape, `ErrorBody`: `detail` (what went wrong, one "
+        "line), `hint` (how to fix it, or null) and `errors` (for invalid input, one entry "
+        "per field: `field`, `message`, `location`; otherwise empty).",
+        # Any route may fail unexpectedly; that answer has the same shape too.
+        responses=errors.error_responses(500),
+        # Served by docs.install from the package's own files, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database_url = database_url
     errors.install(app)
+    docs.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(ObservabilityMiddleware)
+    # Outermost of ours: whatever escapes the handlers is logged once and answered 500.
+    app.add_middleware(errors.LastResortMiddleware)
     for router in (
         auth.router,
         users.router,

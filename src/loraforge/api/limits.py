@@ -18,9 +18,23 @@ class BodyTooLarge(Exception):
     pass
 
 
+def _size(limit: int) -> str:
+    # A limit under 1 MB (tests use 10 KiB) would otherwise read "larger than 0 MB".
+    if limit < 1024 * 1024:
+        return f"{limit / 1024:.0f} KB"
+    return f"{limit / (1024 * 1024):.4g} MB"
+
+
 async def _too_large(send: Send, limit: int) -> None:
+    # The one error shape of the API (api/errors.py), written by hand: this runs outside
+    # FastAPI's exception handlers.
     body = json.dumps(
-        {"detail": f"the request body is larger than {limit // (1024 * 1024)} MB", "hint": None}
+        {
+            "detail": f"the request body is larger than {_size(limit)}",
+            "hint": "Send a smaller file (split it, or drop unused columns), or ask the "
+            "operator to raise LORAFORGE_MAX_UPLOAD_MB.",
+            "errors": [],
+        }
     ).encode()
     await send(
         {

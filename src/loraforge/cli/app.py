@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from loraforge.errors import EXIT_CODES, DatasetError, LoraforgeError, exit_code_for
@@ -28,33 +29,114 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except LoraforgeError as error:
-            errors.print(f"[bold red]error:[/bold red] {error.message}", highlight=False)
+            # Escaped: a message may quote brackets ("--set lora.target_modules=[query]", a
+            # log line), which rich would take for markup, or fail on, mid-error.
+            errors.print(f"[bold red]error:[/bold red] {escape(error.message)}", highlight=False)
             if error.hint:
-                errors.print(f"[dim]hint:[/dim] {error.hint}", highlight=False)
+                errors.print(f"[dim]hint:[/dim] {escape(error.hint)}", highlight=False)
             raise typer.Exit(exit_code_for(error)) from None
         except KeyboardInterrupt:
             errors.print("[yellow]interrupted[/yellow]")
             raise typer.Exit(130) from None
 
 
+# What each exit code means, for the top-level --help. A test checks that every code in
+# errors.EXIT_CODES is here, so a new error class cannot go undocumented.
+EXIT_CODE_WORDS: dict[int, str] = {
+    0: "success",
+    1: "an unexpected error (a bug: please report it)",
+    2: "bad input: a data set, config, option or setting that cannot be used",
+    3: "not found: no such experiment, model or file",
+    4: "forbidden: not yours to use",
+    5: "training failed (e.g. out of memory)",
+    6: "not signed in, or a wrong password",
+    7: "conflict with the current state (e.g. a name that is taken)",
+    8: "too many attempts; wait and try again",
+    130: "interrupted (Ctrl-C) or cancelled",
+}
+
+# Statuses an experiment row can have (tracking/experiments.py; a test keeps them equal).
+# Spelled out here so that `loraforge --help` does not import the database layer.
+EXPERIMENT_STATUSES = ("running", "succeeded", "failed", "cancelled")
+
+
+def _epilog() -> str:
+    codes = "\n".join(f"  {code:>3}  {words}" for code, words in EXIT_CODE_WORDS.items())
+    return f"[bold]Exit codes[/bold]\n{codes}"
+
+
+def _check_status(value: str | None) -> str | None:
+    # A callback rather than a Literal: typer's own choice error reads "Value error, …".
+    if value is not None and value not in EXPERIMENT_STATUSES:
+        raise typer.BadParameter(
+            f"{value!r} is not an experiment status; use one of: {', '.join(EXPERIMENT_STATUSES)}"
+        )
+    return value
+
+
 app = typer.Typer(
     cls=_Group,
     help="loraforge: fine-tune transformers with LoRA, track experiments, predict.",
+    epilog=_epilog(),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Inherited by every sub-command's context: `loraforge data validate -h` works too.
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from loraforge import __version__
+
+        typer.echo(f"loraforge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            metavar="",
+            help="Print the version and exit.",
+            callback=_show_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """loraforge: fine-tune transformers with LoRA, track experiments, predict."""
+
+
 data_app = typer.Typer(help="Data sets: demo data, validation, analysis.", no_args_is_help=True)
 experiments_app = typer.Typer(help="Browse and compare experiments.", no_args_is_help=True)
 users_app = typer.Typer(help="People who can sign in to the API.", no_args_is_help=True)
+datasets_app = typer.Typer(
+    help="Data sets uploaded through the API or web UI (this machine's database).",
+    no_args_is_help=True,
+)
 app.add_typer(data_app, name="data")
 app.add_typer(experiments_app, name="experiments")
+app.add_typer(datasets_app, name="datasets")
 app.add_typer(users_app, name="users")
 
-TextColumnOpt = Annotated[str, typer.Option("--text-column", help="Column holding the text.")]
-LabelColumnOpt = Annotated[str, typer.Option("--label-column", help="Column holding the label.")]
-ModelOpt = Annotated[str, typer.Option("--model", help="Base model whose tokenizer counts tokens.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+TextColumnOpt = Annotated[
+    str, typer.Option("--text-column", metavar="NAME", help="Column holding the text.")
+]
+LabelColumnOpt = Annotated[
+    str, typer.Option("--label-column", metavar="NAME", help="Column holding the label.")
+]
+ModelOpt = Annotated[
+    str,
+    typer.Option("--model", metavar="MODEL", help="Base model whose tokenizer counts tokens."),
+]
+DataFileArg = Annotated[
+    Path, typer.Argument(metavar="FILE", help="A CSV, TSV, JSONL or Parquet file.")
+]
+# metavar "": a flag takes no value, but typer would show "<bool>" beside it.
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print JSON instead of tables.")]
 
 
 def _print_json(value: object) -> None:
@@ -63,14 +145,15 @@ def _print_json(value: object) -> None:
 
 @data_app.command("demo")
 def data_demo(
-    out: Annotated[Path, typer.Option("--out", help="Folder for train.csv and eval.csv.")] = Path(
-        "data/demo"
-    ),
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="Folder for train.csv and eval.csv.")
+    ] = Path("data/demo"),
     classes: Annotated[
-        str, typer.Option(help="Comma-separated: positive,negative,neutral.")
+        str,
+        typer.Option(metavar="A,B,...", help="Comma-separated: positive,negative,neutral."),
     ] = "positive,negative",
-    train_size: Annotated[int, typer.Option(min=10)] = 4000,
-    eval_size: Annotated[int, typer.Option(min=10)] = 1000,
+    train_size: Annotated[int, typer.Option(min=10, metavar="N", help="Training rows.")] = 4000,
+    eval_size: Annotated[int, typer.Option(min=10, metavar="N", help="Evaluation rows.")] = 1000,
 ) -> None:
     """Write the demo data set (CrowdFlower/Twitter sentiment), stratified, fixed seed."""
     from loraforge.data.demo import write_demo
@@ -84,29 +167,33 @@ def data_demo(
 
 @data_app.command("validate")
 def data_validate(
-    file: Path,
+    file: DataFileArg,
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
     max_length: Annotated[
-        int, typer.Option(help="Token limit of training; longer texts are truncated.")
+        int,
+        typer.Option(metavar="N", help="Token limit of training; longer texts are truncated."),
     ] = 128,
     model: ModelOpt = "minilm-l6",
     as_json: JsonOpt = False,
 ) -> None:
     """Check a data set: refuse what cannot be trained on (exit 2), warn about the rest."""
-    from loraforge.data.loading import Columns
-    from loraforge.data.tokens import token_counter
+    from loraforge.data.files import check_readable
+
+    check_readable(file)  # a missing file fails here, before pandas or transformers load
+    from loraforge.data.loading import COLUMNS_HINTS, Columns
     from loraforge.data.validation import validate_file
 
-    counter, why_not = token_counter(model)
+    counter = _LazyTokenCounter(model)
     report = validate_file(
         file,
         columns=Columns(text_column, label_column),
         max_length=max_length,
         count_tokens=counter,
+        columns_hint=COLUMNS_HINTS["cli"],
     )
-    if why_not:
-        report.warnings.append(why_not)
+    if counter.why_not:
+        report.warnings.append(counter.why_not)
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -119,18 +206,26 @@ def data_validate(
 
 @data_app.command("analyze")
 def data_analyze(
-    file: Path,
+    file: DataFileArg,
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
     model: ModelOpt = "minilm-l6",
     as_json: JsonOpt = False,
 ) -> None:
     """Rows, label distribution and text lengths (characters and tokens)."""
+    from loraforge.data.files import check_readable
+
+    check_readable(file)  # before pandas and transformers load
     from loraforge.data.analysis import analyze_frame
-    from loraforge.data.loading import Columns, read_table, select_columns
+    from loraforge.data.loading import COLUMNS_HINTS, Columns, read_table, select_columns
     from loraforge.data.tokens import token_counter
 
-    frame = select_columns(read_table(file), Columns(text_column, label_column), source=str(file))
+    frame = select_columns(
+        read_table(file),
+        Columns(text_column, label_column),
+        source=str(file),
+        columns_hint=COLUMNS_HINTS["cli"],
+    )
     counter, why_not = token_counter(model)
     result = analyze_frame(frame, count_tokens=counter)
     if as_json:
@@ -143,27 +238,60 @@ def data_analyze(
         console.print(f"[yellow]{why_not}[/yellow]")
 
 
+class _LazyTokenCounter:
+    """Loads the tokenizer (transformers: seconds) only when validation gets as far as
+    counting tokens, so a data set with errors is refused without it."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.why_not: str | None = None
+        self._count = None
+        self._loaded = False
+
+    def __call__(self, texts):
+        if not self._loaded:
+            from loraforge.data.tokens import token_counter
+
+            self._count, self.why_not = token_counter(self.model)
+            self._loaded = True
+        if self._count is None:
+            return [0] * len(texts)  # unknown lengths: no truncation warning; why_not says so
+        return self._count(texts)
+
+
 @app.command("train")
 def train(
-    config: Annotated[Path, typer.Argument(help="YAML training config (see configs/demo.yaml).")],
+    config: Annotated[
+        Path,
+        typer.Argument(metavar="CONFIG", help="YAML training config (see configs/demo.yaml)."),
+    ],
     overrides: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a key: --set training.epochs=1")
+        list[str] | None,
+        typer.Option("--set", metavar="KEY=VALUE", help="Override a key: --set training.epochs=1"),
     ] = None,
 ) -> None:
     """Fine-tune a base model with LoRA; results in results/<experiment_id>/."""
-    from loraforge.cli.progress import RichReporter
     from loraforge.config import load_config
-    from loraforge.training.runner import run_training
+    from loraforge.training.preflight import check_inputs
 
     loaded = load_config(config, overrides or [])
+    # Missing data files or base-model folder: refused in milliseconds, with nothing
+    # recorded, instead of after torch loads and a failed experiment is written.
+    check_inputs(loaded)
+    from loraforge.cli.progress import RichReporter
+    from loraforge.training.runner import run_training
+
     console.print(
         f"[bold]{loaded.experiment_name}[/bold]: {loaded.model.base_model}, {loaded.data.train_file}"
     )
     result = run_training(loaded, reporter=RichReporter(console))
     final = result.metrics["final"]
     train_stats = result.metrics["train"]
+    quality = result.metrics.get("quality") or {}
+    learned = quality.get("learned", True)
+    mark = "[green]✓[/green]" if learned else "[bold red]✗ model did not learn[/bold red]"
     console.print(
-        f"[green]✓[/green] {result.experiment_id}: accuracy {final['accuracy']:.4f}, "
+        f"{mark} {result.experiment_id}: accuracy {final['accuracy']:.4f}, "
         f"macro-F1 {final['f1_macro']:.4f} "
         f"({train_stats['samples_per_second']:.1f} samples/s on {result.metrics['device']}, "
         f"{result.metrics['precision']})"
@@ -174,6 +302,10 @@ def train(
     console.print(f"  results     {result.results_dir}")
     console.print(f"  checkpoints {kept}")
     console.print(f"  MLflow run  {result.mlflow_run_id}")
+    if not learned:
+        from loraforge.cli import views
+
+        views.quality_warning(console, quality)
 
 
 @app.command("models")
@@ -197,8 +329,15 @@ def _db_url() -> str:
 
 @experiments_app.command("list")
 def experiments_list(
-    status: Annotated[str | None, typer.Option(help="running, succeeded or failed")] = None,
-    limit: int = 50,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            metavar="|".join(EXPERIMENT_STATUSES),
+            callback=_check_status,
+            help="Only experiments with this status.",
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, metavar="N", help="At most N experiments.")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
     """Experiments, newest first."""
@@ -217,7 +356,7 @@ def experiments_list(
 
 @experiments_app.command("show")
 def experiments_show(
-    experiment_id: Annotated[str, typer.Argument(help="An id, or 'latest'.")],
+    experiment_id: Annotated[str, typer.Argument(metavar="ID", help="An id, or 'latest'.")],
     as_json: JsonOpt = False,
 ) -> None:
     """One experiment: data, metrics per epoch, checkpoints, where its files are."""
@@ -236,7 +375,7 @@ def experiments_show(
 
 @experiments_app.command("compare")
 def experiments_compare(
-    experiment_ids: Annotated[list[str], typer.Argument(help="Two or more ids.")],
+    experiment_ids: Annotated[list[str], typer.Argument(metavar="ID", help="Two or more ids.")],
     as_json: JsonOpt = False,
 ) -> None:
     """Experiments side by side: config differences and metrics."""
@@ -256,54 +395,298 @@ def experiments_compare(
     views.comparison(console, result)
 
 
+YesOpt = Annotated[
+    bool, typer.Option("--yes", "-y", help="Delete without asking (needed when not at a terminal).")
+]
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _confirm_deletion(what: str, yes: bool) -> None:
+    """Ask before deleting; without a terminal to ask at, refuse unless --yes."""
+    if yes:
+        return
+    if not _stdin_is_terminal():
+        from loraforge.errors import InvalidRequest
+
+        raise InvalidRequest(
+            f"not deleting {what} without confirmation: standard input is not a terminal",
+            hint="Pass --yes to delete without being asked.",
+        )
+    if not typer.confirm(f"Delete {what}? This cannot be undone.", default=False):
+        errors.print("nothing deleted")
+        raise typer.Exit(130)
+
+
+def _audit_cli(action: str, outcome: str, target: str, detail: dict | None = None) -> None:
+    """The CLI acts as the machine's operator: its deletions are audited like the API's."""
+    import getpass
+
+    from sqlalchemy.orm import sessionmaker
+
+    from loraforge.audit import log as audit
+    from loraforge.db.engine import get_engine
+
+    with sessionmaker(bind=get_engine(_db_url()))() as session:
+        audit.record(
+            session,
+            action=action,
+            outcome=outcome,
+            target=target,
+            client="cli",
+            detail={"os_user": getpass.getuser(), **(detail or {})},
+        )
+        session.commit()
+
+
+@experiments_app.command("delete")
+def experiments_delete(
+    experiment_ids: Annotated[list[str], typer.Argument(metavar="ID", help="One or more ids.")],
+    yes: YesOpt = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Also delete an experiment recorded as running whose `loraforge train` "
+            "process is gone (killed, machine restarted).",
+        ),
+    ] = False,
+) -> None:
+    """Delete experiments: the database row, the results folder (model, checkpoints,
+    metrics, logs) and the MLflow run. Refused while a job is training one."""
+    from loraforge.audit import log as audit
+    from loraforge.errors import Conflict
+    from loraforge.settings import get_settings
+    from loraforge.tracking import experiments
+
+    settings = get_settings()
+    # Every id is checked before anything is deleted or asked: a typo deletes nothing.
+    records = [experiments.get(_db_url(), i) for i in dict.fromkeys(experiment_ids)]
+    for r in records:
+        console.print(f"  {r.id} ({r.status}), {r.results_dir}", highlight=False)
+    _confirm_deletion(f"{len(records)} experiment" + ("s" if len(records) > 1 else ""), yes)
+    failed: LoraforgeError | None = None
+    for r in records:
+        try:
+            result = experiments.delete(
+                _db_url(),
+                r.id,
+                tracking_uri=settings.resolved_mlflow_tracking_uri(),
+                force=force,
+            )
+        except LoraforgeError as error:
+            outcome = audit.DENIED if isinstance(error, Conflict) else audit.FAILURE
+            _audit_cli(
+                "experiment.delete", outcome, f"experiment:{r.id}", {"reason": error.message}
+            )
+            errors.print(f"[bold red]error:[/bold red] {escape(error.message)}", highlight=False)
+            if error.hint:
+                errors.print(f"[dim]hint:[/dim] {escape(error.hint)}", highlight=False)
+            failed = failed or error
+            continue
+        _audit_cli(
+            "experiment.delete",
+            audit.SUCCESS,
+            f"experiment:{r.id}",
+            {"warnings": result.warnings} if result.warnings else None,
+        )
+        console.print(f"[green]✓[/green] deleted {r.id}", highlight=False)
+        for warning in result.warnings:
+            errors.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+    if failed is not None:
+        raise typer.Exit(exit_code_for(failed))
+
+
+@datasets_app.command("list")
+def datasets_list(as_json: JsonOpt = False) -> None:
+    """Uploaded data sets, newest first, everyone's."""
+    from dataclasses import asdict
+
+    from rich.table import Table
+    from sqlalchemy import select
+    from sqlalchemy.orm import sessionmaker
+
+    from loraforge.data import store
+    from loraforge.db.engine import get_engine
+    from loraforge.db.models import User
+
+    with sessionmaker(bind=get_engine(_db_url()))() as session:
+        found = store.list_datasets(session, user_id=0, is_admin=True)
+        owners = {user_id: name for user_id, name in session.execute(select(User.id, User.username))}
+    if as_json:
+        _print_json([{**asdict(d), "owner": owners.get(d.owner_id)} for d in found])
+        return
+    if not found:
+        console.print("no data sets uploaded yet (upload one in the web UI or POST /datasets)")
+        return
+    table = Table("id", "name", "rows", "version", "owner", "created (UTC)")
+    for d in found:
+        table.add_row(
+            d.id,
+            d.name,
+            str(d.rows),
+            d.version[:12],
+            owners.get(d.owner_id, "?"),
+            d.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+
+
+@datasets_app.command("delete")
+def datasets_delete(
+    dataset_id: Annotated[str, typer.Argument(metavar="ID", help="A data set id.")],
+    yes: YesOpt = False,
+) -> None:
+    """Delete an uploaded data set: its stored file and its record. Refused while a job
+    trains or evaluates on it; finished jobs keep their history."""
+    from sqlalchemy.orm import sessionmaker
+
+    from loraforge.audit import log as audit
+    from loraforge.data import store
+    from loraforge.db.engine import get_engine
+    from loraforge.errors import Conflict
+    from loraforge.settings import get_settings
+
+    with sessionmaker(bind=get_engine(_db_url()))() as session:
+        record = store.get_dataset(session, dataset_id=dataset_id, user_id=0, is_admin=True)
+    console.print(f"  {record.id} ({record.name}, {record.rows} rows)", highlight=False)
+    _confirm_deletion(f"data set {record.id}", yes)
+    with sessionmaker(bind=get_engine(_db_url()))() as session:
+        try:
+            stored = store.delete_dataset(
+                session,
+                dataset_id=dataset_id,
+                user_id=None,
+                is_admin=True,
+                datasets_dir=get_settings().resolved_datasets_dir(),
+            )
+        except LoraforgeError as error:
+            outcome = audit.DENIED if isinstance(error, Conflict) else audit.FAILURE
+            session.rollback()
+            _audit_cli(
+                "dataset.delete", outcome, f"dataset:{dataset_id}", {"reason": error.message}
+            )
+            raise
+        audit.record(
+            session,
+            action="dataset.delete",
+            outcome=audit.SUCCESS,
+            target=f"dataset:{dataset_id}",
+            client="cli",
+            detail={"name": record.name},
+        )
+        session.commit()
+    # After the commit, as in the API: at worst a file that nothing points to is left.
+    warning = store.remove_stored_file(stored)
+    console.print(f"[green]✓[/green] deleted data set {dataset_id}", highlight=False)
+    if warning:
+        errors.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+
+
+BLANK_LINE = "blank line: nothing to classify"
+
+
 @app.command("predict")
 def predict(
-    texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
+    texts: Annotated[
+        list[str] | None, typer.Argument(metavar="TEXT", help="Texts to classify.")
+    ] = None,
     experiment: Annotated[
-        str, typer.Option("--experiment", "-e", help="An id, or 'latest'.")
+        str, typer.Option("--experiment", "-e", metavar="ID", help="An id, or 'latest'.")
     ] = "latest",
     file: Annotated[
         Path | None,
-        typer.Option("--file", "-f", help="A file with one text per line ('-': stdin)."),
+        typer.Option(
+            "--file",
+            "-f",
+            metavar="FILE",
+            help="A UTF-8 file with one text per line ('-': stdin). Every line gets one "
+            'answer, in order, with its "line" number (1-based); a blank line gets '
+            '"label": null and an "error", so answers stay in step with the lines.',
+        ),
     ] = None,
 ) -> None:
-    """Classify texts with a fine-tuned experiment; one JSON object per text."""
-    from loraforge.inference.predictor import Predictor, final_model_dir
+    """Classify texts with a fine-tuned experiment; one JSON line per text, in order.
+
+    Each answer echoes its "text" (and its "line" for --file input) beside its "label".
+    """
+    items: list[tuple[int | None, str]] = [(None, text) for text in texts or []]
+    if file is not None:
+        items += _read_lines(file)  # before anything heavy: a missing file fails at once
+    if not items:
+        raise typer.BadParameter("give texts as arguments or with --file")
     from loraforge.tracking.experiments import SUCCEEDED, get
 
-    given = list(texts or [])
-    if file is not None:
-        given += _read_lines(file)
-    if not given:
-        raise typer.BadParameter("give texts as arguments or with --file")
     record = get(_db_url(), experiment)
     if record.status != SUCCEEDED:
         raise DatasetError(
             f"experiment {record.id} has status {record.status}; only a succeeded one has a model"
         )
+    from loraforge.inference.predictor import Predictor, final_model_dir
+
     predictor = Predictor(final_model_dir(Path(record.results_dir)))
-    for prediction in predictor.predict(given):
-        typer.echo(json.dumps(prediction.to_dict(), ensure_ascii=False))
+    answers = iter(predictor.predict([text.strip() for _, text in items if text.strip()]))
+    for line, text in items:
+        answer: dict[str, object] = {} if line is None else {"line": line}
+        answer["text"] = text
+        if text.strip():
+            answer.update(next(answers).to_dict())
+        else:
+            answer.update(
+                label=None,
+                probability=None,
+                latency_ms=None,
+                base_model=predictor.meta.base_model,
+                language=predictor.meta.language,
+                error=BLANK_LINE if line is not None else "blank text: nothing to classify",
+            )
+        typer.echo(_json_line(answer))
 
 
-def _read_lines(file: Path) -> list[str]:
+def _json_line(value: object) -> str:
+    # U+2028/U+2029 are valid inside a JSON string, but many line readers (str.splitlines,
+    # JavaScript) end a line there: escaped, one answer is always exactly one line.
+    text = json.dumps(value, ensure_ascii=False)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def _split_lines(content: str) -> list[str]:
+    # Only "\n" (and "\r\n") end a line, as for `wc -l`, editors and `paste`; str.splitlines
+    # would also split at form feeds or U+2028 inside a text and shift every answer after it.
+    lines = content.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the last line
+    return [line.removesuffix("\r") for line in lines]
+
+
+def _read_lines(file: Path) -> list[tuple[int, str]]:
+    """(1-based line number, text) for every line, blank ones included."""
     if str(file) == "-":
-        return [line.strip() for line in sys.stdin if line.strip()]
-    if not file.is_file():
-        raise DatasetError(f"{file} does not exist")
-    try:
-        content = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise DatasetError(f"{file} is not UTF-8 text") from None
-    return [line.strip() for line in content.splitlines() if line.strip()]
+        content = sys.stdin.read()
+    else:
+        from loraforge.data.files import check_readable
+
+        check_readable(file, suffixes=None)
+        try:
+            content = file.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise DatasetError(
+                f"{file} is not UTF-8 text", hint="Re-save the file as UTF-8."
+            ) from None
+    return list(enumerate(_split_lines(content), start=1))
 
 
 @users_app.command("create")
 def users_create(
-    username: str,
-    admin: Annotated[bool, typer.Option("--admin", help="Give the admin role.")] = False,
+    username: Annotated[str, typer.Argument(metavar="USERNAME")],
+    admin: Annotated[
+        bool, typer.Option("--admin", metavar="", help="Give the admin role.")
+    ] = False,
     password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+        bool,
+        typer.Option("--password-stdin", metavar="", help="Read the password from standard input."),
     ] = False,
 ) -> None:
     """Create a user (the first admin, typically); the password is prompted for or read from stdin."""
@@ -336,13 +719,23 @@ def users_create(
 
 @app.command("api")
 def api(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[
+        str, typer.Option(metavar="ADDRESS", help="Address to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(metavar="PORT", min=0, max=65535, help="Port to listen on.")
+    ] = 8000,
     workers: Annotated[
-        int, typer.Option(min=1, help="API processes sharing the port (about one per core).")
+        int,
+        typer.Option(
+            min=1, metavar="N", help="API processes sharing the port (about one per core)."
+        ),
     ] = 1,
 ) -> None:
     """Run the HTTP API (FastAPI on uvicorn); OpenAPI docs at /docs."""
+    from loraforge.settings import get_settings
+
+    get_settings()  # a bad LORAFORGE_* value: our words, before uvicorn or a database
     import uvicorn
 
     from loraforge.api.app import create_app
@@ -365,44 +758,72 @@ def api(
 @app.command("worker")
 def worker(
     concurrency: Annotated[
-        int, typer.Option(help="Jobs run at once (each trains on all cores).")
+        int,
+        typer.Option(min=1, metavar="N", help="Jobs run at once (each trains on all cores)."),
     ] = 1,
 ) -> None:
     """Run a Celery worker that trains queued jobs, and reaps jobs whose worker died."""
-    from loraforge.jobs.worker import run_worker
     from loraforge.settings import get_settings
 
-    run_worker(get_settings(), concurrency=concurrency)
+    settings = get_settings()  # a bad LORAFORGE_* value: our words, before Celery loads
+    from loraforge.jobs.worker import run_worker
+
+    run_worker(settings, concurrency=concurrency)
 
 
 @app.command("ui")
 def ui(
-    port: Annotated[int, typer.Option(help="Port of the web UI.")] = 8501,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(metavar="PORT", min=0, max=65535, help="Port of the web UI.")
+    ] = 8501,
+    host: Annotated[
+        str, typer.Option(metavar="ADDRESS", help="Address to listen on.")
+    ] = "127.0.0.1",
     api_url: Annotated[
-        str | None, typer.Option(help="The API the UI talks to; default LORAFORGE_API_URL.")
+        str | None,
+        typer.Option(metavar="URL", help="The API the UI talks to; default LORAFORGE_API_URL."),
     ] = None,
 ) -> None:
     """Run the web UI (Streamlit); it talks to the API over HTTP only."""
     from loraforge.launcher import ui_command
+    from loraforge.settings import get_settings
+
+    # Checked here: inside Streamlit a bad LORAFORGE_* value would be a traceback in a page.
+    get_settings()
 
     os.execvpe(*ui_command(host=host, port=port, api_url=api_url))
 
 
 @app.command("up")
 def up(
-    api_port: Annotated[int, typer.Option(help="Port of the API.")] = 8000,
-    ui_port: Annotated[int, typer.Option(help="Port of the web UI.")] = 8501,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    api_port: Annotated[
+        int, typer.Option(metavar="PORT", min=0, max=65535, help="Port of the API.")
+    ] = 8000,
+    ui_port: Annotated[
+        int, typer.Option(metavar="PORT", min=0, max=65535, help="Port of the web UI.")
+    ] = 8501,
+    host: Annotated[
+        str, typer.Option(metavar="ADDRESS", help="Address to listen on.")
+    ] = "127.0.0.1",
 ) -> None:
-    """Start the API, a worker and the web UI on the configured (by default embedded)
-    services; Ctrl-C stops all."""
+    """Start the API, a worker and the web UI; Ctrl-C stops all.
+
+    Their output goes to <data dir>/logs/ (api.log, worker.log, ui.log), not the terminal.
+
+    The URLs are printed once the API and the UI answer.
+    """
     from loraforge.launcher import run_all
     from loraforge.settings import get_settings
 
     settings = get_settings()
     broker = settings.broker_url or f"embedded (files under {settings.resolved_broker_dir()})"
     code = run_all(
-        host=host, api_port=api_port, ui_port=ui_port, broker=broker, announce=console.print
+        host=host,
+        api_port=api_port,
+        ui_port=ui_port,
+        broker=broker,
+        log_dir=settings.resolved_data_dir() / "logs",
+        # Plain text: a log's tail may hold brackets that rich would read as markup.
+        announce=lambda text: console.print(text, markup=False, highlight=False),
     )
     raise typer.Exit(code)

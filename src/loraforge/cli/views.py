@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from loraforge.data.validation import ValidationReport
 from loraforge.tracking.comparison import Comparison
@@ -51,23 +53,83 @@ def analysis(console: Console, source: str, result: dict[str, Any]) -> None:
     console.print(lengths)
 
 
-def experiment_table(console: Console, records: list[ExperimentRecord]) -> None:
-    table = Table(
-        "id", "status", "base model", "train rows", "accuracy", "macro-F1", "created (UTC)"
-    )
+# The experiments table, one (header, value) pair per column: a header and its value are
+# written side by side, so they cannot drift apart (the id once landed under the last header).
+# Listed in the order shown; DROPPED_WHEN_NARROW says which go first when the terminal is
+# too narrow to show every value whole.
+def _final(r: ExperimentRecord, key: str) -> str:
+    return fmt(((r.metrics or {}).get("final") or {}).get(key))
+
+
+def _status(r: ExperimentRecord) -> str:
+    colour = {"succeeded": "green", "failed": "red", "cancelled": "dim"}.get(r.status, "yellow")
+    return f"[{colour}]{r.status}[/{colour}]"
+
+
+EXPERIMENT_COLUMNS: list[tuple[str, Callable[[ExperimentRecord], str]]] = [
+    ("id", lambda r: r.id),
+    ("status", _status),
+    ("base model", lambda r: r.base_model),
+    ("train rows", lambda r: fmt(r.train_rows)),
+    ("accuracy", lambda r: _final(r, "accuracy")),
+    ("macro-F1", lambda r: _final(r, "f1_macro")),
+    ("created (UTC)", lambda r: r.created_at.strftime("%Y-%m-%d %H:%M")),
+]
+DROPPED_WHEN_NARROW = ("train rows", "base model", "created (UTC)", "macro-F1", "accuracy")
+
+
+def _experiment_rows_table(records: list[ExperimentRecord], headers: list[str]) -> Table:
+    table = Table()
+    for header in headers:
+        # Never wrapped, folded or cut: an id is copied into the next command, and the
+        # other values are short. Columns that do not fit are left out instead.
+        table.add_column(header, no_wrap=True)
+    values = dict(EXPERIMENT_COLUMNS)
     for r in records:
-        final = (r.metrics or {}).get("final", {})
-        colour = {"succeeded": "green", "failed": "red"}.get(r.status, "yellow")
-        table.add_row(
-            f"[{colour}]{r.status}[/{colour}]",
-            r.base_model,
-            fmt(r.train_rows),
-            fmt(final.get("accuracy")),
-            fmt(final.get("f1_macro")),
-            r.created_at.strftime("%Y-%m-%d %H:%M"),
-            r.id,
+        table.add_row(*(values[header](r) for header in headers))
+    return table
+
+
+def _table_width(records: list[ExperimentRecord], headers: list[str]) -> int:
+    """The width of the table with every value whole: widest cell per column, plus the
+    borders and padding rich adds (3 per column, 1 closing border)."""
+    values = dict(EXPERIMENT_COLUMNS)
+    widths = [
+        max([len(header)] + [Text.from_markup(values[header](r)).cell_len for r in records])
+        for header in headers
+    ]
+    return sum(widths) + 3 * len(headers) + 1
+
+
+def experiment_table(console: Console, records: list[ExperimentRecord]) -> None:
+    """The experiments, one row each; in a narrow terminal the less important columns are
+    left out (and named) rather than shown cut: every value shown is whole."""
+    headers = [header for header, _ in EXPERIMENT_COLUMNS]
+    dropped: list[str] = []
+    for header in DROPPED_WHEN_NARROW:
+        if _table_width(records, headers) <= console.width:
+            break
+        headers.remove(header)
+        dropped.append(header)
+    if _table_width(records, headers) <= console.width:
+        console.print(_experiment_rows_table(records, headers))
+    else:
+        # Not even id and status fit in a table: one line each, never broken.
+        for r in records:
+            console.print(f"{r.id}  {_status(r)}", soft_wrap=True, highlight=False)
+    if dropped:
+        console.print(
+            f"[dim](terminal too narrow: {', '.join(dropped)} not shown; --json shows all)[/dim]"
         )
-    console.print(table)
+
+
+def quality_warning(console: Console, quality: dict[str, Any]) -> None:
+    """The loud part of a run whose model learned nothing (training/quality.py)."""
+    console.print("[bold red]The model learned nothing useful:[/bold red]")
+    for problem in quality.get("problems") or []:
+        console.print(f"  [red]•[/red] {problem}")
+    if quality.get("hint"):
+        console.print(f"  [yellow]{quality['hint']}[/yellow]")
 
 
 def experiment_detail(console: Console, r: ExperimentRecord) -> None:
@@ -98,6 +160,9 @@ def experiment_detail(console: Console, r: ExperimentRecord) -> None:
         )
     for key, value in rows:
         console.print(f"  {key:<11} {value}")
+    quality = metrics.get("quality") or {}
+    if quality.get("learned") is False:
+        quality_warning(console, quality)
     history = metrics.get("history") or []
     if history:
         table = Table(
@@ -128,8 +193,21 @@ def experiment_detail(console: Console, r: ExperimentRecord) -> None:
         console.print(f"  checkpoints {kept}")
 
 
+def _id_headers(console: Console, ids: list[str], first_width: int) -> list[str]:
+    """The ids as column headers when they fit whole side by side; else 1, 2, … with a
+    legend printed above the table: a header wrapped mid-id could not be copied."""
+    needed = first_width + sum(len(i) for i in ids) + 3 * (len(ids) + 1)
+    if needed <= console.width:
+        return list(ids)
+    for number, experiment_id in enumerate(ids, start=1):
+        console.print(f"  [bold]{number}[/bold] = {experiment_id}", soft_wrap=True, highlight=False)
+    return [str(number) for number in range(1, len(ids) + 1)]
+
+
 def comparison(console: Console, result: Comparison) -> None:
-    table = Table("", *result.ids, title="comparison", title_justify="left")
+    keys = [*result.facts, *result.config_differences, *result.metrics, "config"]
+    headers = _id_headers(console, list(result.ids), max(map(len, keys)))
+    table = Table("", *headers, title="comparison", title_justify="left")
     for key, values in result.facts.items():
         table.add_row(key, *(fmt(v) for v in values))
     table.add_section()
@@ -155,3 +233,6 @@ def comparison(console: Console, result: Comparison) -> None:
             ),
         )
     console.print(table)
+    # After the table, where the eye lands once it has read the numbers they qualify.
+    for warning in result.warnings:
+        console.print(f"[bold yellow]warning:[/bold yellow] {warning}", highlight=False)

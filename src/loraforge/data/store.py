@@ -16,15 +16,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from loraforge.data.analysis import analyze_frame, length_histogram, length_stats
 from loraforge.data.loading import FORMATS, Columns, read_table, select_columns
 from loraforge.data.validation import validate_file
-from loraforge.db.models import Dataset
+from loraforge.db.models import Dataset, Job
 from loraforge.db.records import FromRow
-from loraforge.errors import DatasetError, InvalidRequest, NotFound, PayloadTooLarge
+from loraforge.errors import Conflict, DatasetError, InvalidRequest, NotFound, PayloadTooLarge
+from loraforge.jobs.state import QUEUED, RUNNING
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]{0,200}$")
 CHUNK = 1024 * 1024
@@ -72,6 +73,7 @@ def store_upload(
     columns: Columns,
     datasets_dir: Path,
     max_bytes: int,
+    columns_hint: str | None = None,
 ) -> DatasetRecord:
     extension = check_file_name(file_name)
     datasets_dir.mkdir(parents=True, exist_ok=True)
@@ -89,7 +91,7 @@ def store_upload(
                 raise PayloadTooLarge(f"the upload is larger than {max_bytes // (1024 * 1024)} MB")
             handle.write(chunk)
     try:
-        report = validate_file(partial, columns=columns)
+        report = validate_file(partial, columns=columns, columns_hint=columns_hint)
         if not report.ok:
             problems = "; ".join(report.errors)
             raise DatasetError(f"{file_name} cannot be used for training: {problems}")
@@ -171,3 +173,47 @@ def analyze_dataset(
     result["chars_histogram"] = length_histogram(texts.map(len))
     result["words_histogram"] = length_histogram(words)
     return result
+
+
+def delete_dataset(
+    session: Session, *, dataset_id: str, user_id: int | None, is_admin: bool, datasets_dir: Path
+) -> Path:
+    """Delete a data set's row; returns its stored file, for the caller to remove with
+    ``remove_stored_file`` once the deletion is committed (so that a crash in between
+    leaves at worst a file nothing points to, never a row without its file).
+
+    Refused (``Conflict``) while a queued or running job trains or evaluates on it.
+    Finished jobs keep their history (config, data set version) but lose the reference.
+    Another user's data set is ``NotFound``, as a missing one.
+    """
+    row = session.get(Dataset, dataset_id)
+    if row is None or (row.owner_id != user_id and not is_admin):
+        raise NotFound(f"data set {dataset_id} does not exist")
+    uses = or_(Job.dataset_id == dataset_id, Job.eval_dataset_id == dataset_id)
+    active = session.scalars(
+        select(Job).where(uses, Job.status.in_((QUEUED, RUNNING))).limit(1)
+    ).first()
+    if active is not None:
+        raise Conflict(
+            f"data set {dataset_id} is used by task {active.id} ({active.status})",
+            hint=f"Cancel task {active.id} and wait until it has stopped, or let it finish, "
+            "then delete the data set.",
+        )
+    session.execute(update(Job).where(Job.dataset_id == dataset_id).values(dataset_id=None))
+    session.execute(
+        update(Job).where(Job.eval_dataset_id == dataset_id).values(eval_dataset_id=None)
+    )
+    stored = datasets_dir / row.stored_name
+    session.delete(row)
+    session.flush()
+    return stored
+
+
+def remove_stored_file(path: Path) -> str | None:
+    """Remove a deleted data set's file; a warning (not an error) if that fails, since
+    its row is already gone."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as error:
+        return f"could not remove {path.name} from the data set folder ({error}); delete it by hand"
+    return None

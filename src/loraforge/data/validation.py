@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from loraforge.data.loading import DEFAULT_COLUMNS, Columns, read_table, select_columns
+from loraforge.data.loading import (
+    COLUMNS_HINTS,
+    DEFAULT_COLUMNS,
+    Columns,
+    detect_format,
+    read_table,
+    select_columns,
+    separator_note,
+)
 from loraforge.data.versioning import dataset_version
 from loraforge.errors import DatasetError
 
@@ -32,6 +40,7 @@ class ValidationReport:
     warnings: list[str] = field(default_factory=list)
     label_counts: dict[str, int] = field(default_factory=dict)
     version: str | None = None
+    separator: str | None = None  # of a delimited file, as sniffed; None for JSONL/Parquet
 
     @property
     def ok(self) -> bool:
@@ -43,6 +52,7 @@ class ValidationReport:
             "ok": self.ok,
             "rows": self.rows,
             "version": self.version,
+            "separator": self.separator,
             "label_counts": self.label_counts,
             "errors": self.errors,
             "warnings": self.warnings,
@@ -140,12 +150,18 @@ def validate_file(
     columns: Columns = DEFAULT_COLUMNS,
     max_length: int | None = None,
     count_tokens: TokenCounter | None = None,
+    columns_hint: str | None = None,
 ) -> ValidationReport:
-    """Validate a file; unreadable files raise DatasetError, content problems land in the report."""
+    """Validate a file; unreadable files raise DatasetError, content problems land in the report.
+
+    ``columns_hint`` says how to name other columns where the caller is (CLI option, API
+    form field, ...): see ``loading.COLUMNS_HINTS``."""
     table = read_table(path)
-    frame = select_columns(table, columns, source=str(path))
-    report = ValidationReport(source=str(path))
+    frame = select_columns(table, columns, source=str(path), columns_hint=columns_hint)
+    report = ValidationReport(source=str(path), separator=table.attrs.get("separator"))
     check_frame(frame, report, max_length=max_length, count_tokens=count_tokens)
+    if note := separator_note(detect_format(Path(path)), report.separator):
+        report.warnings.insert(0, note)
     return report
 
 
@@ -153,11 +169,15 @@ def load_labelled(
     path: Path,
     *,
     columns: Columns = DEFAULT_COLUMNS,
+    columns_hint: str | None = COLUMNS_HINTS["config"],
 ) -> tuple[pd.DataFrame, ValidationReport]:
-    """A validated (text, label) frame, or a DatasetError listing every problem."""
+    """A validated (text, label) frame, or a DatasetError listing every problem.
+
+    Training calls it with the columns of a config, hence the default hint."""
     table = read_table(path)
-    frame = select_columns(table, columns, source=str(path)).reset_index(drop=True)
-    report = ValidationReport(source=str(path))
+    frame = select_columns(table, columns, source=str(path), columns_hint=columns_hint)
+    frame = frame.reset_index(drop=True)
+    report = ValidationReport(source=str(path), separator=table.attrs.get("separator"))
     check_frame(frame, report)
     if not report.ok:
         problems = "\n".join(f"  - {e}" for e in report.errors)

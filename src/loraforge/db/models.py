@@ -94,7 +94,8 @@ class Job(Base):
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
-    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
+    # None once the data set is deleted (a finished job keeps its history and version).
+    dataset_id: Mapped[str | None] = mapped_column(ForeignKey("datasets.id"))
     eval_dataset_id: Mapped[str | None] = mapped_column(ForeignKey("datasets.id"))
     dataset_version: Mapped[str] = mapped_column(String(64))
     # Unique: two jobs sharing an experiment id would share a results folder and MLflow run.

@@ -43,7 +43,7 @@ class JobRecord(FromRow):
     owner_id: int
     status: str
     config: dict[str, Any]
-    dataset_id: str
+    dataset_id: str | None  # None once the data set is deleted
     eval_dataset_id: str | None
     dataset_version: str
     experiment_id: str

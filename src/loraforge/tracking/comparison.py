@@ -1,8 +1,9 @@
-"""Side-by-side comparison of experiments: what differs in their configs, how they scored."""
+"""Side-by-side comparison of experiments: what differs in their configs, how they scored,
+and whether their scores can be compared at all."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from loraforge.config import flatten
@@ -30,6 +31,37 @@ class Comparison:
     config_differences: dict[str, list[Any]]
     facts: dict[str, list[Any]]
     metrics: dict[str, list[Any]]
+    # Sentences for a person: why these metrics may not be comparable side by side.
+    warnings: list[str] = field(default_factory=list)
+
+
+def _distinct(values: list[Any]) -> list[Any]:
+    seen: list[Any] = []
+    for value in values:
+        if value not in seen:
+            seen.append(value)
+    return seen
+
+
+def comparability_warnings(records: list[ExperimentRecord]) -> list[str]:
+    """Accuracy on one data set says nothing about accuracy on another, and a 2-class
+    task is not a 3-class one. Runs that do not say (old rows) are left out."""
+    warnings = []
+    versions = _distinct([r.eval_dataset_version for r in records if r.eval_dataset_version])
+    if len(versions) > 1:
+        shown = ", ".join(f"{v[:12]}…" for v in versions)
+        warnings.append(
+            f"These runs were evaluated on different data sets (eval versions {shown}): "
+            "their metrics are not directly comparable."
+        )
+    label_sets = _distinct([sorted(map(str, r.labels)) for r in records if r.labels is not None])
+    if len(label_sets) > 1:
+        shown = "; ".join(", ".join(labels) for labels in label_sets)
+        warnings.append(
+            f"These runs have different label sets ({shown}): their metrics are not "
+            "directly comparable."
+        )
+    return warnings
 
 
 def _dig(tree: dict[str, Any] | None, path: tuple[str, ...]) -> Any:
@@ -57,4 +89,6 @@ def compare(records: list[ExperimentRecord]) -> Comparison:
         "eval_dataset": [(r.eval_dataset_version or "")[:12] for r in records],
     }
     metrics = {name: [_dig(r.metrics, path) for r in records] for name, path in METRIC_ROWS}
-    return Comparison([r.id for r in records], differences, facts, metrics)
+    return Comparison(
+        [r.id for r in records], differences, facts, metrics, comparability_warnings(records)
+    )

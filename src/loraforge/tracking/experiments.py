@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import shutil
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 
 from loraforge.db.engine import session_scope
 from loraforge.db.models import Experiment, Job
 from loraforge.db.records import FromRow
-from loraforge.errors import NotFound
+from loraforge.errors import Conflict, NotFound
+from loraforge.jobs.state import QUEUED
+from loraforge.jobs.state import RUNNING as JOB_RUNNING
+
+logger = logging.getLogger("loraforge.tracking.experiments")
 
 RUNNING, SUCCEEDED, FAILED, CANCELLED = "running", "succeeded", "failed", "cancelled"
+# The folders a run may have left: in progress, complete, failed.
+RESULT_SUFFIXES = ("", ".partial", ".failed")
 
 
 def now() -> datetime:
@@ -140,3 +150,87 @@ def get(db_url: str, experiment_id: str) -> ExperimentRecord:
                 hint="`loraforge experiments list` shows the ids.",
             )
         return ExperimentRecord.from_row(row)
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """What deleting an experiment removed, and what it could not (as sentences)."""
+
+    experiment_id: str
+    removed: list[str] = field(default_factory=list)  # folders, and "MLflow run <id>"
+    warnings: list[str] = field(default_factory=list)
+
+
+def delete(
+    db_url: str,
+    experiment_id: str,
+    *,
+    tracking_uri: str,
+    user_id: int | None = None,
+    is_admin: bool = True,
+    force: bool = False,
+) -> Deletion:
+    """Delete an experiment: its database row (and its finished job's row), its results
+    folders (``<id>``, ``<id>.partial``, ``<id>.failed``) and its MLflow run.
+
+    Refused (``Conflict``) while a queued or running job trains it, and, for a run
+    started by ``loraforge train`` (no job), while its row says ``running``, unless
+    ``force`` (its process may have died without saying so). Another user's experiment
+    is ``NotFound``, as a missing one.
+
+    The row goes first, in one transaction with the checks; then the files; then the
+    MLflow run. So a crash part-way leaves at worst files that nothing points to, never
+    a row pointing to missing files. A folder or an MLflow run that cannot be removed
+    (e.g. the MLflow server is unreachable) does not undo the rest: it is logged and
+    named in ``warnings`` for the operator to remove by hand.
+    """
+    with session_scope(db_url) as session:
+        row = session.get(Experiment, experiment_id)
+        if row is None or (not is_admin and row.owner_id != user_id):
+            raise NotFound(f"experiment {experiment_id} does not exist")
+        jobs = session.scalars(select(Job).where(Job.experiment_id == experiment_id)).all()
+        active = next((j for j in jobs if j.status in (QUEUED, JOB_RUNNING)), None)
+        if active is not None:
+            raise Conflict(
+                f"experiment {experiment_id} is being trained by task {active.id} "
+                f"({active.status})",
+                hint=f"Cancel task {active.id} and wait until it has stopped, then delete "
+                "the experiment.",
+            )
+        if row.status == RUNNING and not jobs and not force:
+            raise Conflict(
+                f"experiment {experiment_id} is still running (a `loraforge train` in progress)",
+                hint="Wait for it to finish or stop it with Ctrl-C. If its process is gone "
+                "(killed, machine restarted), delete it with `loraforge experiments delete "
+                f"{experiment_id} --force`.",
+            )
+        record = ExperimentRecord.from_row(row)
+        # The job that trained it has finished; its story ends with the experiment.
+        session.execute(sql_delete(Job).where(Job.experiment_id == experiment_id))
+        session.delete(row)
+    result = Deletion(experiment_id)
+    root = Path(record.results_dir).parent
+    for suffix in RESULT_SUFFIXES:
+        folder = root / f"{experiment_id}{suffix}"
+        if not folder.exists():
+            continue
+        try:
+            shutil.rmtree(folder)
+            result.removed.append(str(folder))
+        except OSError as error:
+            result.warnings.append(f"could not remove {folder} ({error}); delete it by hand")
+    if record.mlflow_run_id:
+        from loraforge.tracking import mlflow_bridge
+
+        try:
+            mlflow_bridge.delete_run(tracking_uri=tracking_uri, run_id=record.mlflow_run_id)
+            result.removed.append(f"MLflow run {record.mlflow_run_id}")
+        except Exception as error:  # any store, any transport: the rest is already gone
+            result.warnings.append(
+                f"the MLflow run {record.mlflow_run_id} could not be deleted "
+                f"({type(error).__name__}: {str(error)[:200]}); delete it by hand: "
+                f"mlflow runs delete --run-id {record.mlflow_run_id}"
+            )
+    for warning in result.warnings:
+        logger.warning("deleting experiment %s: %s", experiment_id, warning)
+    return result

@@ -103,3 +103,29 @@ def metric_history(*, tracking_uri: str, run_id: str, key: str) -> list[tuple[in
 
 def list_artifacts(*, tracking_uri: str, run_id: str, path: str | None = None) -> list[str]:
     return [a.path for a in _client(tracking_uri).list_artifacts(run_id, path)]
+
+
+def delete_run(*, tracking_uri: str, run_id: str) -> None:
+    """Remove a run for good: its artifacts, then the run itself.
+
+    MLflow's public ``delete_run`` only marks a run deleted (it stays on disk until an
+    operator runs ``mlflow gc``); this does what ``mlflow gc`` does for one run. Stores
+    that cannot hard-delete keep the run marked deleted, hidden from MLflow's UI. A run
+    that no longer exists is not an error: deleting twice gives the same result.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    client = _client(tracking_uri)
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return
+        raise
+    if run.info.lifecycle_stage != "deleted":
+        client.delete_run(run_id)
+    get_artifact_repository(run.info.artifact_uri).delete_artifacts()
+    store = client._tracking_client.store  # the same store `mlflow gc` hard-deletes through
+    if hasattr(store, "_hard_delete_run"):
+        store._hard_delete_run(run_id)

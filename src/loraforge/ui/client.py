@@ -15,27 +15,38 @@ logger = logging.getLogger("loraforge.ui")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, detail: Any, hint: str | None = None) -> None:
+    """An error answer: ``{detail, hint, errors: [{field, message, location}]}``."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: Any,
+        hint: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(f"{status}: {detail}")
         self.status = status
         self.detail = detail
         self.hint = hint
+        self.errors = errors or []
 
     @property
     def message(self) -> str:
-        """One readable text, also for FastAPI's list of validation problems."""
+        """One readable text, also for FastAPI's bare list of validation problems."""
         if isinstance(self.detail, list):
             return "; ".join(f"{field}: {why}" for field, why in self.field_errors().items())
         return str(self.detail)
 
     def field_errors(self) -> dict[str, str]:
-        """FastAPI's validation problems by dotted field (``training.epochs``)."""
-        if not isinstance(self.detail, list):
-            return {}
-        return {
-            ".".join(str(p) for p in item.get("loc", [])[1:]): str(item.get("msg"))
-            for item in self.detail
-        }
+        """What is wrong with each field, in the API's words, by dotted name
+        (``training.epochs``); ``""`` for the request as a whole."""
+        if self.errors:
+            return {str(e.get("field", "")): str(e.get("message", "")) for e in self.errors}
+        if isinstance(self.detail, list):  # FastAPI's own shape, from an older API
+            from loraforge.field_errors import field_problems
+
+            return {p.field: p.message for p in field_problems(self.detail)}
+        return {}
 
 
 class SignedOut(ApiError):
@@ -66,9 +77,13 @@ class ApiClient:
                 body = response.json()
             except ValueError:
                 body = {"detail": response.text or response.reason_phrase}
+            if not isinstance(body, dict):  # a proxy's answer, not the API's
+                body = {"detail": str(body)}
             error_type = SignedOut if response.status_code == 401 else ApiError
-            raise error_type(response.status_code, body.get("detail"), body.get("hint"))
-        return response.json()
+            raise error_type(
+                response.status_code, body.get("detail"), body.get("hint"), body.get("errors")
+            )
+        return response.json() if response.content else None  # 204 answers nothing
 
     def login(self, username: str, password: str) -> dict[str, Any]:
         return self._call("POST", "/login", data={"username": username, "password": password})
@@ -114,6 +129,12 @@ class ApiClient:
 
     def experiments(self) -> list[dict[str, Any]]:
         return self._call("GET", "/experiments")["data"]
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self._call("DELETE", f"/experiments/{experiment_id}")
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        self._call("DELETE", f"/datasets/{dataset_id}")
 
     def predict(self, experiment_id: str, texts: list[str]) -> list[dict[str, Any]]:
         body = {"experiment_id": experiment_id, "texts": texts}

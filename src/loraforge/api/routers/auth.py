@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
 from loraforge.api.deps import AuditDep, ClientDep, SessionDep, SettingsDep
+from loraforge.api.errors import error_responses
 from loraforge.api.schemas import Token
 from loraforge.audit import log as audit
 from loraforge.auth import users
@@ -17,7 +18,9 @@ from loraforge.errors import LoraforgeError, TooManyRequests
 router = APIRouter(tags=["auth"])
 
 
-@router.post("/login", response_model=Token)
+@router.post(
+    "/login", response_model=Token, summary="Sign in", responses=error_responses(401, 422, 429)
+)
 def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
@@ -25,6 +28,9 @@ def login(
     client: ClientDep,
     record: AuditDep,
 ) -> Token:
+    """An OAuth2 password form (`username`, `password`) in, a bearer token out; send it as
+    `Authorization: Bearer <token>` until `expires_at`. Every attempt is audited; repeated
+    failures for one user from one address answer 429 for a while."""
     try:
         user = users.authenticate(
             session,

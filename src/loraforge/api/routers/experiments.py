@@ -1,31 +1,37 @@
-"""Experiments (own; admin all) and predictions from them."""
+"""Experiments (own; admin all): list, one, delete, and predictions from them."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path, PureWindowsPath
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from loraforge.api.deps import CurrentUser, SessionDep, SettingsDep
+from loraforge.api.deps import AuditDep, CurrentUser, SessionDep, SettingsDep
+from loraforge.api.errors import error_responses
 from loraforge.api.schemas import (
     ExperimentPublic,
     ExperimentsPublic,
+    ExperimentStatus,
     PredictionPublic,
     PredictionsPublic,
     PredictRequest,
 )
+from loraforge.audit import log as audit
 from loraforge.auth.users import UserRecord
 from loraforge.data import store
-from loraforge.errors import InvalidRequest, NotFound
+from loraforge.errors import Conflict, InvalidRequest, LoraforgeError, NotFound
 from loraforge.tracking import experiments
 from loraforge.tracking.experiments import ExperimentRecord
 
-router = APIRouter(tags=["experiments"])
+logger = logging.getLogger("loraforge.api.experiments")
+
+router = APIRouter(tags=["experiments"], responses=error_responses(401))
 
 
 def without_server_paths(value: Any, uploads: dict[str, str] | None = None) -> Any:
@@ -70,22 +76,86 @@ def _visible(db_url: str, experiment_id: str, user: UserRecord) -> ExperimentRec
     return record
 
 
-@router.get("/experiments", response_model=ExperimentsPublic)
+@router.get(
+    "/experiments",
+    response_model=ExperimentsPublic,
+    summary="List experiments",
+    responses=error_responses(422),
+)
 def list_experiments(
-    user: CurrentUser, settings: SettingsDep, session: SessionDep, status: str | None = None
+    user: CurrentUser,
+    settings: SettingsDep,
+    session: SessionDep,
+    status: ExperimentStatus | None = None,
 ) -> ExperimentsPublic:
+    """Your experiments, newest first (an admin sees everyone's), optionally only those
+    with one `status`. Each has its config, final metrics and per-epoch history."""
     found = experiments.list_experiments(
         settings.resolved_database_url(), status=status, owner_id=None if user.is_admin else user.id
     )
     return ExperimentsPublic(data=_public(found, session), count=len(found))
 
 
-@router.get("/experiments/{experiment_id}", response_model=ExperimentPublic)
+@router.get(
+    "/experiments/{experiment_id}",
+    response_model=ExperimentPublic,
+    summary="One experiment",
+    responses=error_responses(404),
+)
 def get_experiment(
     experiment_id: str, user: CurrentUser, settings: SettingsDep, session: SessionDep
 ) -> ExperimentPublic:
+    """Config, data set versions, final metrics (accuracy, macro-F1, confusion matrix),
+    per-epoch history, and the error if it failed: yours (an admin: any)."""
     found = _visible(settings.resolved_database_url(), experiment_id, user)
     return _public([found], session)[0]
+
+
+@router.delete(
+    "/experiments/{experiment_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete an experiment",
+    responses=error_responses(404, 409),
+)
+def delete_experiment(
+    experiment_id: str, user: CurrentUser, settings: SettingsDep, record: AuditDep
+) -> Response:
+    """Deletes its record (and its finished job's), its results folder (model,
+    checkpoints, metrics, logs) and its MLflow run: yours (an admin: any). Refused with
+    409 while a queued or running job trains it: cancel the job first. If the MLflow
+    store cannot be reached, the rest is still deleted and the run is named in the
+    server's log. Audited, refusals too."""
+    try:
+        result = experiments.delete(
+            settings.resolved_database_url(),
+            experiment_id,
+            tracking_uri=settings.resolved_mlflow_tracking_uri(),
+            user_id=user.id,
+            is_admin=user.is_admin,
+        )
+    except LoraforgeError as error:
+        record(
+            "experiment.delete",
+            audit.DENIED if isinstance(error, Conflict) else audit.FAILURE,
+            actor=user,
+            target=f"experiment:{experiment_id[:200]}",
+            detail={"reason": error.message[:500]},
+        )
+        record.session.commit()
+        raise
+    # Its model may be cached for /predict; nothing can ask for it now (the row is gone),
+    # but the memory should go with it.
+    _predictor.cache_clear()
+    record(
+        "experiment.delete",
+        audit.SUCCESS,
+        actor=user,
+        target=f"experiment:{experiment_id}",
+        detail={"warnings": result.warnings} if result.warnings else None,
+    )
+    record.session.commit()
+    return Response(status_code=204)
 
 
 @lru_cache(maxsize=4)
@@ -96,10 +166,18 @@ def _predictor(model_dir: str):
     return Predictor(Path(model_dir))
 
 
-@router.post("/predict", response_model=PredictionsPublic)
+@router.post(
+    "/predict",
+    response_model=PredictionsPublic,
+    summary="Classify texts",
+    responses=error_responses(400, 404, 422),
+)
 async def predict(
     body: PredictRequest, user: CurrentUser, settings: SettingsDep
 ) -> PredictionsPublic:
+    """Label, probability and latency for each text, in the order sent, from a succeeded
+    experiment's model (yours; an admin: any). Empty or blank texts are refused (422,
+    naming their index), so answers always line up with the texts."""
     from loraforge.inference.predictor import final_model_dir
 
     found = _visible(settings.resolved_database_url(), body.experiment_id, user)

@@ -13,8 +13,9 @@ from loraforge.monitoring.metrics import exposition
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/health", response_model=Health)
+@router.get("/health", response_model=Health, summary="Liveness and database check")
 def health(session: SessionDep, response: Response) -> Health:
+    """`ok`, or 503 with `degraded` when the database cannot be reached. Public."""
     try:
         session.execute(text("SELECT 1"))
     except SQLAlchemyError:
@@ -23,7 +24,8 @@ def health(session: SessionDep, response: Response) -> Health:
     return Health(status="ok", database="ok")
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, summary="Prometheus metrics")
 def metrics() -> Response:
+    """Request counts and latencies per route, in the Prometheus text format. Public."""
     body, content_type = exposition()
     return Response(content=body, media_type=content_type)

@@ -5,14 +5,22 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from loraforge.api.deps import CurrentUser
+from loraforge.api.errors import error_responses
 from loraforge.api.schemas import CatalogModelPublic, CatalogPublic
 from loraforge.models.catalog import CATALOG
 
 router = APIRouter(tags=["models"])
 
 
-@router.get("/models", response_model=CatalogPublic)
+@router.get(
+    "/models",
+    response_model=CatalogPublic,
+    summary="The base-model catalog",
+    responses=error_responses(401),
+)
 async def list_models(_user: CurrentUser) -> CatalogPublic:
+    """Names usable as `model.base_model` in a training config, with their language.
+    Any Hugging Face id or local folder works too."""
     return CatalogPublic(
         data=[
             CatalogModelPublic(

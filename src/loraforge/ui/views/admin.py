@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, time, timedelta
 
-import pandas as pd
 import streamlit as st
 
-from loraforge.ui import session
+from loraforge.ui import session, tables
 from loraforge.ui.client import ApiError
+
+
+def column_widths(frame) -> dict:
+    return {name: st.column_config.Column(width=px) for name, px in tables.widths(frame).items()}
+
 
 st.title("Users and audit log")
 api = session.api()
@@ -22,14 +25,8 @@ with users_tab:
     if done := st.session_state.pop(DONE, None):  # said after the rerun that shows it
         st.success(done, icon=":material/check_circle:")
     people = api.users()
-    accounts = pd.DataFrame(people)[["id", "username", "role", "is_active", "created_at"]]
-    accounts["created_at"] = pd.to_datetime(accounts["created_at"])
-    st.dataframe(
-        accounts,
-        hide_index=True,
-        width="stretch",
-        column_config={"created_at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")},
-    )
+    accounts = tables.user_rows(people)
+    st.dataframe(accounts, hide_index=True, width="stretch", column_config=column_widths(accounts))
     left, right = st.columns(2)
     with left, st.form("create_user", clear_on_submit=True):
         st.markdown("**New user**")
@@ -74,8 +71,8 @@ with audit_tab:
     cols = st.columns(4)
     who = cols[0].text_input("User")
     action = cols[1].text_input("Action", placeholder="e.g. login, train.submit")
-    since = cols[2].date_input("Since", value=datetime.now(UTC).date() - timedelta(days=7))
-    until = cols[3].date_input("Until", value=datetime.now(UTC).date())
+    since = cols[2].date_input("Since (UTC)", value=datetime.now(UTC).date() - timedelta(days=7))
+    until = cols[3].date_input("Until (UTC)", value=datetime.now(UTC).date())
     events = api.audit(
         user=who.strip() or None,
         action=action.strip() or None,
@@ -84,19 +81,7 @@ with audit_tab:
         limit=500,
     )
     if events:
-        table = pd.DataFrame(events)[
-            ["at", "username", "action", "target", "outcome", "client", "detail"]
-        ]
-        table["at"] = pd.to_datetime(table["at"])
-        table["detail"] = [json.dumps(d, ensure_ascii=False) if d else "" for d in table["detail"]]
-        st.dataframe(
-            table.fillna(""),
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
-                "detail": st.column_config.TextColumn(width="large"),
-            },
-        )
+        table = tables.audit_rows(events)
+        st.dataframe(table, hide_index=True, width="stretch", column_config=column_widths(table))
     else:
         st.info("No events match.")

@@ -1,125 +1,242 @@
 """Experiments: a sortable, filterable table; two or more side by side (config differences
-highlighted, curves overlaid, final metrics as bars); one experiment's confusion matrix."""
+highlighted, curves overlaid, final metrics as bars, and a warning when they are not
+comparable); one experiment's confusion matrix; deleting an experiment or a data set
+(asked twice, owner or admin)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
-from loraforge.ui import charts, session
-from loraforge.ui.comparison import config_differences, highlight
+from loraforge.ui import charts, session, tables
+from loraforge.ui.client import ApiError
+from loraforge.ui.comparison import comparability_warnings, config_differences, highlight
+from loraforge.ui.job_view import (
+    NOTHING,
+    did_not_learn,
+    experiment_quality,
+    quality_warning,
+    when,
+)
+
+# What a "Delete…" click is waiting on: "experiment:<id>" or "dataset:<id>".
+CONFIRM_DELETE = "experiments_confirm_delete"
+DONE = "experiments_done"  # said after the rerun that shows the result
+
+final = tables.final
 
 
-def final(experiment: dict[str, Any]) -> dict[str, Any]:
-    return (experiment["metrics"] or {}).get("final") or {}
-
-
-def row(experiment: dict[str, Any]) -> dict[str, Any]:
-    metrics = experiment["metrics"] or {}
-    accuracy = final(experiment).get("accuracy")
+def column_widths(frame, formats=None) -> dict[str, Any]:
     return {
-        "experiment": experiment["id"],
-        "status": experiment["status"],
-        "base model": experiment["base_model"],
-        "language": experiment["language"],
-        "accuracy": None if accuracy is None else 100 * accuracy,  # shown as "86.8 %"
-        "macro-F1": final(experiment).get("f1_macro"),
-        "train rows": experiment["train_rows"],
-        "epochs": (metrics.get("train") or {}).get("epochs"),
-        "samples/s": (metrics.get("train") or {}).get("samples_per_second"),
-        "created": pd.to_datetime(experiment["created_at"]),
+        name: st.column_config.Column(width=px)
+        for name, px in tables.widths(frame, formats).items()
     }
 
 
+def may_delete(record: dict[str, Any]) -> bool:
+    me = session.signed_in_user()
+    return me["role"] == "admin" or record.get("owner_id") == me["id"]
+
+
+def ask_to_delete(kind: str, item_id: str, what: str, consequence: str, delete: Callable) -> None:
+    """A "Delete…" button, then "Yes, delete" / "No, keep it": one stray click deletes
+    nothing. A refusal (a job still uses it: 409) is shown with the API's own words."""
+    asked = f"{kind}:{item_id}"
+    if st.button(f"Delete this {kind}…", icon=":material/delete:", key=f"delete-{kind}"):
+        st.session_state[CONFIRM_DELETE] = asked
+    if st.session_state.get(CONFIRM_DELETE) != asked:
+        return
+    with st.container(border=True):
+        st.warning(f"Delete {what}? {consequence} This cannot be undone.", icon=":material/help:")
+        yes, no = st.columns(2)
+        if yes.button("Yes, delete", type="primary", key=f"yes-delete-{kind}"):
+            st.session_state.pop(CONFIRM_DELETE, None)
+            try:
+                delete()
+            except ApiError as error:
+                session.show_error(error)
+            else:
+                st.session_state[DONE] = f"Deleted {what}."
+                st.rerun()
+        if no.button("No, keep it", key=f"keep-{kind}"):
+            st.session_state.pop(CONFIRM_DELETE, None)
+            st.rerun()
+
+
 st.title("Experiments")
-experiments = session.api().experiments()
-if not experiments:
-    st.info("No experiments yet: a finished job appears here.", icon=":material/info:")
-    st.stop()
-
-table = pd.DataFrame([row(e) for e in experiments])
-filters = st.columns([2, 1, 1])
-search = filters[0].text_input("Filter by name", placeholder="part of the experiment id")
-statuses = filters[1].multiselect("Status", sorted(table["status"].unique()))
-bases = filters[2].multiselect("Base model", sorted(table["base model"].unique()))
-shown = table
-if search:
-    shown = shown[shown["experiment"].str.contains(search, case=False, regex=False)]
-if statuses:
-    shown = shown[shown["status"].isin(statuses)]
-if bases:
-    shown = shown[shown["base model"].isin(bases)]
-st.dataframe(
-    shown,
-    hide_index=True,
-    width="stretch",
-    column_config={
-        "accuracy": st.column_config.NumberColumn(format="%.1f %%"),
-        "macro-F1": st.column_config.NumberColumn(format="%.3f"),
-        "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-    },
-)
-st.caption("Click a column header to sort.")
-
+if done := st.session_state.pop(DONE, None):
+    st.success(done, icon=":material/check_circle:")
+api = session.api()
+me = session.signed_in_user()
+experiments = api.experiments()
 by_id = {e["id"]: e for e in experiments}
-finished = [e["id"] for e in experiments if e["status"] == "succeeded"]
 
-st.header("Compare")
-compared = st.multiselect(
-    "Experiments to compare (two or more)",
-    finished,
-    default=finished[:2] if len(finished) >= 2 else [],
-)
-if len(compared) >= 2:
+
+def experiment_table() -> None:
+    table = tables.experiment_rows(experiments)
+    filters = st.columns([2, 1, 1])
+    search = filters[0].text_input("Filter by name", placeholder="part of the experiment id")
+    statuses = filters[1].multiselect("Status", sorted(table["Status"].unique()))
+    bases = filters[2].multiselect("Base model", sorted(table["Base model"].unique()))
+    shown = table
+    if search:
+        shown = shown[shown["Experiment"].str.contains(search, case=False, regex=False)]
+    if statuses:
+        shown = shown[shown["Status"].isin(statuses)]
+    if bases:
+        shown = shown[shown["Base model"].isin(bases)]
+    st.dataframe(
+        tables.styled(shown, tables.EXPERIMENT_FORMATS),
+        hide_index=True,
+        width="stretch",
+        column_config=column_widths(shown, tables.EXPERIMENT_FORMATS),
+    )
+    st.caption("Click a column header to sort.")
+
+
+def compare() -> None:
+    finished = [e["id"] for e in experiments if e["status"] == "succeeded"]
+    st.header("Compare")
+    compared = st.multiselect(
+        "Experiments to compare (two or more)",
+        finished,
+        default=finished[:2] if len(finished) >= 2 else [],
+    )
+    if len(compared) < 2:
+        if compared:
+            st.caption("Pick one more to compare.")
+        return
     chosen = [by_id[i] for i in compared]
+    for warning in comparability_warnings(chosen):
+        st.warning(warning, icon=":material/warning:")
     st.subheader("Config")
-    st.dataframe(highlight(config_differences(chosen)), width="stretch")
+    differences = config_differences(chosen)
+    st.dataframe(
+        highlight(differences),
+        width="stretch",
+        column_config={
+            "_index": st.column_config.Column(
+                "Setting", width=tables.width_for("Setting", differences.index)
+            ),
+            **column_widths(differences),
+        },
+    )
     st.subheader("Metrics per epoch")
     histories = {e["id"]: e["metrics"]["history"] for e in chosen if e["metrics"].get("history")}
-    if histories:  # one panel per metric: a row of its own
+    if histories:  # a grid of panels, as wide as it is drawn
         st.altair_chart(charts.overlaid_curves(histories))
     left, _ = st.columns(2)
     left.altair_chart(
         charts.final_metric_bars({e["id"]: final(e) for e in chosen}), width="stretch"
     )
-elif compared:
-    st.caption("Pick one more to compare.")
 
-st.header("One experiment")
-asked = st.query_params.get("experiment")
-ids = [e["id"] for e in experiments]
-picked = st.selectbox("Experiment", ids, index=ids.index(asked) if asked in ids else 0)
-st.query_params["experiment"] = picked
-experiment = by_id[picked]  # the list already carries each whole experiment
-if experiment["error"]:
-    st.error(experiment["error"], icon=":material/error:")
-metrics = experiment["metrics"] or {}
-cols = st.columns(4)
-cols[0].metric(
-    "Accuracy", f"{final(experiment)['accuracy']:.1%}" if "accuracy" in final(experiment) else "-"
-)
-cols[1].metric(
-    "Macro-F1", f"{final(experiment)['f1_macro']:.3f}" if "f1_macro" in final(experiment) else "-"
-)
-cols[2].metric("Base model", experiment["base_model"])
-cols[3].metric(
-    "Train / eval rows", f"{experiment['train_rows'] or 0:,} / {experiment['eval_rows'] or 0:,}"
-)
-left, right = st.columns(2)
-if matrix := metrics.get("confusion_matrix"):
-    left.altair_chart(charts.confusion_matrix(matrix["labels"], matrix["matrix"]))
-if metrics.get("history"):
-    right.altair_chart(charts.eval_curves(metrics["history"]), width="stretch")
-with st.expander("Config"):
-    st.json(experiment["config"])
-with st.expander("All metrics"):
-    st.json(metrics)
-if experiment["status"] == "succeeded":
-    st.page_link(
-        "views/try_it.py",
-        label="Try this model",
-        icon=":material/chat:",
-        query_params={"experiment": picked},
+
+def one_experiment() -> None:
+    st.header("One experiment")
+    asked = st.query_params.get("experiment")
+    ids = [e["id"] for e in experiments]
+    picked = st.selectbox("Experiment", ids, index=ids.index(asked) if asked in ids else 0)
+    st.query_params["experiment"] = picked
+    experiment = by_id[picked]  # the list already carries each whole experiment
+    quality = experiment_quality(experiment)
+    if did_not_learn(quality):  # loudly, before any number that might look fine
+        st.error(quality_warning(quality), icon=":material/warning:")
+    if experiment["error"]:
+        st.error(experiment["error"], icon=":material/error:")
+    metrics = experiment["metrics"] or {}
+    scores = final(experiment)
+    cols = st.columns(5)
+    cols[0].metric(
+        "Status",
+        experiment["status"],
+        delta="model did not learn" if did_not_learn(quality) else None,
+        delta_color="red",
+        delta_arrow="off",
     )
+    cols[1].metric("Accuracy", f"{scores['accuracy']:.1%}" if "accuracy" in scores else NOTHING)
+    cols[2].metric("Macro-F1", f"{scores['f1_macro']:.3f}" if "f1_macro" in scores else NOTHING)
+    cols[3].metric("Base model", tables.model_name(experiment["base_model"]))
+    rows = [experiment["train_rows"], experiment["eval_rows"]]
+    cols[4].metric(
+        "Train / eval rows", " / ".join(NOTHING if n is None else f"{n:,}" for n in rows)
+    )
+    st.caption(
+        f"Created {when(experiment['created_at'])}"
+        + (
+            f" · finished {when(experiment['finished_at'])}"
+            if experiment.get("finished_at")
+            else ""
+        )
+    )
+    left, right = st.columns(2)
+    if matrix := metrics.get("confusion_matrix"):
+        left.altair_chart(charts.confusion_matrix(matrix["labels"], matrix["matrix"]))
+    if metrics.get("history"):
+        right.altair_chart(charts.eval_curves(metrics["history"]))
+    with st.expander("Config"):
+        st.json(experiment["config"])
+    with st.expander("All metrics"):
+        st.json(metrics)
+    if experiment["status"] == "succeeded":
+        st.page_link(
+            "views/try_it.py",
+            label="Try this model",
+            icon=":material/chat:",
+            query_params={"experiment": picked},
+        )
+    if may_delete(experiment):
+        ask_to_delete(
+            "experiment",
+            picked,
+            f"experiment {picked}",
+            "Its results folder, model, database row and MLflow run go with it.",
+            lambda: api.delete_experiment(picked),
+        )
+
+
+def data_sets() -> None:
+    st.header("Data sets")
+    datasets = api.datasets()
+    if not datasets:
+        st.caption("No data sets uploaded yet: upload one under **New job**.")
+        return
+    owners = (
+        {u["id"]: u["username"] for u in api.users()}
+        if me["role"] == "admin"
+        else {me["id"]: me["username"]}
+    )
+    frame = tables.dataset_rows(datasets, owners)
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=column_widths(frame))
+    mine = {d["id"]: d for d in datasets if may_delete(d)}
+    if not mine:
+        return
+    target = mine[
+        st.selectbox(
+            "Data set",
+            list(mine),
+            format_func=lambda i: (
+                f"{mine[i]['name']} · {mine[i]['rows']:,} rows · "
+                f"uploaded {when(mine[i]['created_at'])} · {i[:8]}"
+            ),
+        )
+    ]
+    ask_to_delete(
+        "data set",
+        target["id"],
+        f"data set {target['name']} ({target['id'][:8]})",
+        "Its stored file goes with it; experiments and finished jobs trained on it keep "
+        "their results. A data set that a queued or running job uses is refused until the "
+        "job ends.",
+        lambda: api.delete_dataset(target["id"]),
+    )
+
+
+if experiments:
+    experiment_table()
+    compare()
+    one_experiment()
+else:
+    st.info("No experiments yet: a finished job appears here.", icon=":material/info:")
+data_sets()

@@ -2,24 +2,64 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
 from loraforge.settings import get_settings
-from loraforge.ui import charts, session
+from loraforge.ui import charts, session, tables
 from loraforge.ui.client import ApiError
-from loraforge.ui.job_view import FINISHED, progress_line, stepper
+from loraforge.ui.job_view import (
+    FINISHED,
+    NOTHING,
+    cancelled_words,
+    did_not_learn,
+    job_quality,
+    progress_line,
+    quality_warning,
+    status_words,
+    stepper,
+    timing_line,
+)
+
+# Cancelling asks first: the job whose "Cancel job" was clicked, awaiting "Yes, cancel".
+CONFIRM_CANCEL = "jobs_confirm_cancel"
+# Jobs cancelled from this browser session: their page says "Cancelled by you".
+CANCELLED_HERE = "jobs_cancelled_here"
+
+
+def cancelled_by(task: dict[str, Any]) -> str | None:
+    """Who cancelled: "you" when it was this session; for an admin, whoever the audit log
+    names; otherwise unknown (the owner or an admin), and the page does not guess."""
+    if task["task_id"] in st.session_state.get(CANCELLED_HERE, []):
+        return "you"
+    me = session.signed_in_user()
+    if me["role"] != "admin":
+        return None
+    events = session.api().audit(action="train.cancel", limit=500)
+    who = next((e["username"] for e in events if e["target"] == f"task:{task['task_id']}"), None)
+    return "you" if who == me["username"] else who
 
 
 def show_task(task: dict[str, Any]) -> None:
+    quality = job_quality(task)
+    if did_not_learn(quality):  # loudly, above everything else
+        st.error(quality_warning(quality), icon=":material/warning:")
     st.markdown(stepper(task))
     fraction, words = progress_line(task)
     st.progress(fraction, text=words)
+    if timing := timing_line(task, datetime.now(UTC)):
+        st.caption(timing)
     progress = task["progress"] or {}
     cols = st.columns(4)
-    cols[0].metric("Status", task["status"])
+    cols[0].metric(  # not a plain success when the model learned nothing
+        "Status",
+        task["status"],
+        delta="model did not learn" if did_not_learn(quality) else None,
+        delta_color="red",
+        delta_arrow="off",
+    )
     cols[1].metric("Attempt", f"{task['attempts']} of {task['max_attempts']}")
     if task["status"] == "succeeded" and progress.get("final"):
         # What the model is: the best checkpoint, as the experiment page shows it.
@@ -27,18 +67,22 @@ def show_task(task: dict[str, Any]) -> None:
     else:
         shown, which = progress.get("eval") or {}, "latest epoch"
     cols[2].metric(
-        f"Accuracy ({which})", f"{shown['accuracy']:.1%}" if "accuracy" in shown else "-"
+        f"Accuracy ({which})", f"{shown['accuracy']:.1%}" if "accuracy" in shown else NOTHING
     )
     cols[3].metric(
-        f"Macro-F1 ({which})", f"{shown['f1_macro']:.3f}" if "f1_macro" in shown else "-"
+        f"Macro-F1 ({which})", f"{shown['f1_macro']:.3f}" if "f1_macro" in shown else NOTHING
     )
-    if task["error"]:
+    if task["status"] == "cancelled":
+        # Stopped on purpose: said plainly, not as an error.
+        st.info(cancelled_words(task, cancelled_by(task)), icon=":material/block:")
+    elif task["error"]:
         st.error(task["error"], icon=":material/error:")
     left, right = st.columns(2)
     if progress.get("loss_history"):
         left.altair_chart(charts.loss_curve(progress["loss_history"]), width="stretch")
     if progress.get("eval_history"):
-        right.altair_chart(charts.eval_curves(progress["eval_history"]), width="stretch")
+        # Two panels (scores, losses): as wide as they are drawn.
+        right.altair_chart(charts.eval_curves(progress["eval_history"]))
 
 
 def watch(task: dict[str, Any]) -> None:
@@ -58,12 +102,9 @@ def watch(task: dict[str, Any]) -> None:
     panel()
     actions = st.columns(3)
     if live and actions[0].button("Cancel job", icon=":material/stop_circle:", type="secondary"):
-        try:
-            api.cancel(task_id)
-        except ApiError as error:
-            session.show_error(error)
-        else:
-            st.rerun()
+        st.session_state[CONFIRM_CANCEL] = task_id
+    if live and st.session_state.get(CONFIRM_CANCEL) == task_id:
+        confirm_cancel(api, task)
     if task["status"] == "succeeded":
         actions[0].page_link(
             "views/experiments.py",
@@ -77,25 +118,41 @@ def watch(task: dict[str, Any]) -> None:
             icon=":material/chat:",
             query_params={"experiment": task["experiment_id"]},
         )
+    # Any job: New job opens with its settings filled in (handed over in the session).
+    if actions[2].button("Run again with these settings", icon=":material/replay:"):
+        session.run_again(task["config"])
 
 
-def job_rows(tasks: list[dict[str, Any]], owners: dict[int, str]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "task": t["task_id"],
-                "experiment": t["config"].get("experiment_name"),
-                "status": t["status"],
-                "progress": 1.0
-                if t["status"] == "succeeded"
-                else (t["progress"] or {}).get("step", 0)
-                / max(1, (t["progress"] or {}).get("total_steps") or 1),
-                "owner": owners.get(t["owner_id"], str(t["owner_id"])),
-                "submitted": pd.to_datetime(t["created_at"]),
-            }
-            for t in tasks
-        ]
-    )
+def confirm_cancel(api, task: dict[str, Any]) -> None:
+    """The second step of cancelling: nothing is cancelled by one stray click."""
+    task_id = task["task_id"]
+    with st.container(border=True):
+        st.warning(
+            "Cancel this job? "
+            + (
+                "It stops within seconds and its partial results are removed."
+                if task["status"] == "running"
+                else "It will not run."
+            )
+            + " This cannot be undone.",
+            icon=":material/help:",
+        )
+        yes, no = st.columns(2)
+        if yes.button("Yes, cancel", type="primary", icon=":material/stop_circle:"):
+            st.session_state.pop(CONFIRM_CANCEL, None)
+            try:
+                api.cancel(task_id)
+            except ApiError as error:
+                session.show_error(error)
+            else:
+                st.session_state[CANCELLED_HERE] = [
+                    *st.session_state.get(CANCELLED_HERE, []),
+                    task_id,
+                ]
+                st.rerun()
+        if no.button("No, keep it", icon=":material/play_circle:"):
+            st.session_state.pop(CONFIRM_CANCEL, None)
+            st.rerun()
 
 
 st.title("Jobs")
@@ -117,22 +174,20 @@ owners = (
     else None
 )
 def job_table() -> None:
-    st.dataframe(
-        job_rows(session.in_fragment(session.api().tasks), owners),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
-            "submitted": st.column_config.DatetimeColumn("submitted", format="YYYY-MM-DD HH:mm:ss"),
-        },
+    frame = tables.job_rows(session.in_fragment(session.api().tasks), owners)
+    config = {name: st.column_config.Column(width=px) for name, px in tables.widths(frame).items()}
+    config["Progress"] = st.column_config.ProgressColumn(
+        "Progress", min_value=0, max_value=100, format="%d %%", width=120
     )
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
 
 
 job_table()
 ids = [t["task_id"] for t in tasks]
 asked = st.query_params.get("task")
 names = {
-    t["task_id"]: f"{t['config'].get('experiment_name')} · {t['status']} · {t['task_id'][:8]}"
+    t["task_id"]: f"{t['config'].get('experiment_name')} · "
+    f"{status_words(t['status'], job_quality(t))} · {t['task_id'][:8]}"
     for t in tasks
 }
 chosen = st.selectbox(

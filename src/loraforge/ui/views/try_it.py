@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
-from loraforge.ui import charts, session
+from loraforge.ui import charts, session, tables
 from loraforge.ui.client import ApiError
+from loraforge.ui.job_view import did_not_learn, experiment_quality, status_words
 
 st.title("Try a model")
 api = session.api()
@@ -17,14 +17,34 @@ if not ready:
 
 ids = [e["id"] for e in ready]
 asked = st.query_params.get("experiment")
-described = {
-    e["id"]: f"{e['id']} · {e['base_model']} ({e['language']}) · accuracy "
-    f"{((e['metrics'] or {}).get('final') or {}).get('accuracy', 0):.1%}"
-    for e in ready
-}
+
+
+def described(experiment: dict) -> str:
+    accuracy = tables.final(experiment).get("accuracy")
+    language = experiment["language"] or "language not recorded"
+    words = [
+        experiment["id"],
+        f"{tables.model_name(experiment['base_model'])} ({language})",
+        "accuracy not recorded" if accuracy is None else f"accuracy {accuracy:.1%}",
+    ]
+    if did_not_learn(experiment_quality(experiment)):
+        words.append(status_words("succeeded", experiment_quality(experiment)))
+    return " · ".join(words)
+
+
+by_id = {e["id"]: e for e in ready}
 experiment_id = st.selectbox(
-    "Model", ids, index=ids.index(asked) if asked in ids else 0, format_func=described.__getitem__
+    "Model",
+    ids,
+    index=ids.index(asked) if asked in ids else 0,
+    format_func=lambda i: described(by_id[i]),
 )
+if did_not_learn(quality := experiment_quality(by_id[experiment_id])):
+    st.warning(
+        "This model did not learn: its answers are no better than a constant guess. "
+        + " ".join(quality.get("problems") or []),
+        icon=":material/warning:",
+    )
 with st.form("predict"):
     text = st.text_area(
         "Texts, one per line",
@@ -34,24 +54,31 @@ with st.form("predict"):
     asked_for = st.form_submit_button("Predict", type="primary", icon=":material/bolt:")
 
 if asked_for:
-    texts = [line.strip() for line in text.splitlines() if line.strip()]
-    if not texts:
-        st.error("Type at least one text.")
+    # One row per line typed, numbered as typed: blank lines are skipped (there is nothing
+    # to classify), and the page says how many, so no answer is out of step with its line.
+    lines, blank = tables.typed_texts(text)
+    if not lines:
+        st.error("Type at least one text: one per line.")
         st.stop()
     try:
-        answers = api.predict(experiment_id, texts)
+        answers = api.predict(experiment_id, [t for _, t in lines])
     except ApiError as error:
         session.show_error(error)
         st.stop()
-    shown = [{"text": t, **a} for t, a in zip(texts, answers, strict=True)]
-    st.dataframe(
-        pd.DataFrame(shown)[
-            ["text", "label", "probability", "latency_ms", "base_model", "language"]
-        ],
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "probability": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.3f")
-        },
+    if blank:
+        st.info(
+            f"{blank} blank line{'s' if blank != 1 else ''} skipped; each answer below "
+            "gives the number of the line it answers.",
+            icon=":material/info:",
+        )
+    shown = tables.prediction_rows(lines, answers)
+    table = tables.prediction_table(shown)
+    config = {name: st.column_config.Column(width=px) for name, px in tables.widths(table).items()}
+    config["Probability"] = st.column_config.ProgressColumn(
+        "Probability", min_value=0, max_value=1, format="%.3f", width=140
     )
+    config["Latency (ms)"] = st.column_config.NumberColumn(
+        "Latency (ms)", format="%.1f", width=tables.width_for("Latency (ms)", [])
+    )
+    st.dataframe(table, hide_index=True, width="stretch", column_config=config)
     st.altair_chart(charts.probabilities(shown), width="stretch")
