@@ -195,8 +195,10 @@ def test_new_job_shows_the_data_set_checks_and_explains_bad_values_by_their_fiel
     at.button(key="FormSubmitter:train-Start fine-tuning").click().run()
     assert not at.exception
     errors = [e.value for e in at.error]
-    assert any("String should match pattern" in e for e in errors), errors
-    assert "Input should be greater than or equal to 1" in errors
+    # In the API's words (loraforge.field_errors), not pydantic's or a regex.
+    assert any(e.startswith("may only use letters, digits") for e in errors), errors
+    assert "must be at least 1" in errors
+    assert not any("should match pattern" in e or "^[" in e for e in errors), errors
     assert any("see the fields marked above" in e for e in errors)
     assert len(live.client("alice").tasks()) == before
 
@@ -323,4 +325,9 @@ def test_upload_refusal_is_explained(app, live):
     at = signed_in(app, live).run()
     at.radio[0].set_value("Upload a file").run()
     assert not at.exception
-    assert any(b.label == "Validate and upload" for b in at.button)
+    # One class only: refused by the API, and said so on the page.
+    content = b"text,label\n" + b"".join(f"text {i},same\n".encode() for i in range(20))
+    at.file_uploader[0].set_value(("one-class.csv", content, "text/csv")).run()
+    next(b for b in at.button if b.label == "Validate and upload").click().run()
+    assert not at.exception, at.exception
+    assert any("at least 2 classes" in e.value for e in at.error)

@@ -146,6 +146,10 @@ def test_a_new_user_goes_from_data_to_a_prediction_in_the_browser(platform, page
     # Upload: validated before anything runs, with its charts.
     page.get_by_text("Upload a file").click()
     page.locator("input[type=file]").set_input_files(data_file)
+    # The file's own columns, offered before anything is sent.
+    expect(page.get_by_role("combobox", name="Text column")).to_have_value("text")
+    expect(page.get_by_role("combobox", name="Label column")).to_have_value("label")
+    shot(page, "02a-upload-columns")
     page.get_by_role("button", name="Validate and upload").click()
     expect(page.get_by_text("Validated: no warnings.")).to_be_visible(timeout=30_000)
     expect(page.locator(".vega-embed").first).to_be_visible()
@@ -262,6 +266,16 @@ def test_a_reload_keeps_you_signed_in_and_a_deep_link_opens_after_sign_in(
     expect(page.get_by_text(task_id).first).to_be_visible()
     expect(page.get_by_text("Signed in as ada")).to_be_visible()
     shot(page, "09-after-reload")
+
+    # Run again: New job opens with the job's settings.
+    page.get_by_role("button", name="Run again with these settings").click()
+    expect(page.get_by_role("heading", name="New fine-tuning job")).to_be_visible()
+    expect(page.get_by_text("Starting from the settings of deep-link")).to_be_visible()
+    expect(page.get_by_label("Experiment name", exact=True)).to_have_value("deep-link")
+    expect(page.get_by_label("Epochs", exact=True)).to_have_value("1")
+    expect(page.get_by_label("Hugging Face id or server folder", exact=True)).to_have_value(
+        str(tiny_model_dir)
+    )
     page.goto(f"{url}/experiments")
     expect(page.get_by_role("heading", name="Experiments")).to_be_visible()
 

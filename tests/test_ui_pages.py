@@ -90,13 +90,13 @@ def test_jobs_table_has_human_columns_and_times_in_utc(app, live):
     assert not at.exception, at.exception
     table = at.dataframe[0].value
     assert list(table.columns) == [
-        "Submitted",
         "Experiment",
         "Status",
         "Progress",
-        "Base model",
-        "Owner",
+        "Submitted",
         "Finished",
+        "Owner",
+        "Base model",
         "Task",
     ]
     assert table["Submitted"].str.endswith(" UTC").all()

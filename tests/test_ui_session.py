@@ -224,7 +224,8 @@ def test_api_errors_map_to_fields_in_both_shapes():
 
 def test_run_again_opens_new_job_with_every_setting_of_the_job(app, live):
     first = submit_job(live, learning_rate=5e-3, seed=7, weight_decay=0.02)
-    original = live.client("alice").task(first["task_id"])["config"]
+    first_task = live.client("alice").task(first["task_id"])
+    original = first_task["config"]
     at = signed_in(app, live)
     at.switch_page("views/jobs.py")
     at.query_params["task"] = first["task_id"]
@@ -243,10 +244,14 @@ def test_run_again_opens_new_job_with_every_setting_of_the_job(app, live):
     assert next(s for s in at.selectbox if s.label == "Precision").value == "fp32"
     assert next(s for s in at.slider if s.label.startswith("Share held out")).value == 0.25
 
+    # (AppTest stays on the page it was switched to last, not the one the app opened.)
+    at.switch_page("views/new_job.py")
     at.button(key="FormSubmitter:train-Start fine-tuning").click().run()
     assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
     tasks = live.client("alice").tasks()
-    second = next(t for t in tasks if t["task_id"] != first["task_id"] and t["config"] == original)
+    [second] = [t for t in tasks if t["created_at"] > first_task["created_at"]]
+    assert second["config"] == original
     # Even what the form does not show (device, weight decay) is the job's own.
     assert second["config"]["training"]["weight_decay"] == 0.02
     assert second["config"]["model"]["device"] == "cpu"

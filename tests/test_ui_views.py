@@ -413,16 +413,7 @@ def test_job_table_reads_as_words():
         ],
         {1: "alice"},
     )
-    assert list(frame.columns) == [
-        "Submitted",
-        "Experiment",
-        "Status",
-        "Progress",
-        "Base model",
-        "Owner",
-        "Finished",
-        "Task",
-    ]
+    assert list(frame.columns) == tables.JOB_COLUMNS
     first, second = frame.to_dict("records")
     assert first["Submitted"] == "2026-11-27 11:59 UTC"
     assert first["Finished"] == "—" and first["Owner"] == "alice"

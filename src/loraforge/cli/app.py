@@ -504,7 +504,6 @@ def datasets_list(as_json: JsonOpt = False) -> None:
     """Uploaded data sets, newest first, everyone's."""
     from dataclasses import asdict
 
-    from rich.table import Table
     from sqlalchemy import select
     from sqlalchemy.orm import sessionmaker
 
@@ -514,24 +513,23 @@ def datasets_list(as_json: JsonOpt = False) -> None:
 
     with sessionmaker(bind=get_engine(_db_url()))() as session:
         found = store.list_datasets(session, user_id=0, is_admin=True)
-        owners = {user_id: name for user_id, name in session.execute(select(User.id, User.username))}
+        owners = {
+            user_id: name for user_id, name in session.execute(select(User.id, User.username))
+        }
     if as_json:
         _print_json([{**asdict(d), "owner": owners.get(d.owner_id)} for d in found])
         return
     if not found:
         console.print("no data sets uploaded yet (upload one in the web UI or POST /datasets)")
         return
-    table = Table("id", "name", "rows", "version", "owner", "created (UTC)")
+    # One line each, never wrapped (the console soft-wraps): a table squeezed into 80
+    # columns broke the 36-character ids that `datasets delete` needs whole.
     for d in found:
-        table.add_row(
-            d.id,
-            d.name,
-            str(d.rows),
-            d.version[:12],
-            owners.get(d.owner_id, "?"),
-            d.created_at.strftime("%Y-%m-%d %H:%M"),
+        console.print(
+            f"{d.id}  [bold]{escape(d.name)}[/bold]  {d.rows} rows  "
+            f"by {escape(owners.get(d.owner_id, '?'))}  {d.created_at:%Y-%m-%d %H:%M} UTC",
+            highlight=False,
         )
-    console.print(table)
 
 
 @datasets_app.command("delete")

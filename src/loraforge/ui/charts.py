@@ -28,15 +28,19 @@ METRIC_NAMES = SCORES | LOSSES
 # drawn inside it rather than on its edge; the ticks still read 0 … 1.
 SCORE_DOMAIN = [0, 1.05]
 SCORE_TICKS = [0, 0.2, 0.4, 0.6, 0.8, 1]
-PANEL = {"width": 240, "height": 200}
+PANEL = {"width": 190, "height": 190}  # two fit side by side in half a wide page
 
 
 def integer_axis(title: str | None) -> alt.Axis:
-    return alt.Axis(title=title, format="d", tickMinStep=1)
+    # Steps, epochs, rows and counts are never negative: the room below 0 is unlabelled.
+    return alt.Axis(
+        title=title, format="d", tickMinStep=1, labelExpr="datum.value < 0 ? '' : datum.label"
+    )
 
 
 def decimal_axis(title: str | None) -> alt.Axis:
-    return alt.Axis(title=title, format="~g")
+    # A frame that reaches a little below 0 (see ``padded``) labels no negative loss.
+    return alt.Axis(title=title, format="~g", labelExpr="datum.value < 0 ? '' : datum.label")
 
 
 def score_scale() -> alt.Scale:
@@ -58,7 +62,9 @@ def padded(
     low, high = min(values), max(values)
     room = max((high - low) * share, least) or (abs(high) * share or 1.0)
     start, end = low - room, high + room
-    if floor is not None and start < floor < low:
+    # Stop at the floor only where the lowest point keeps clear of the frame; a loss of
+    # 0.001 drawn on a frame starting at 0 would sit on its edge.
+    if floor is not None and start < floor and low - floor >= room / 2:
         start = floor
     return alt.Scale(domain=[round(start, 6), round(end, 6)], nice=False, zero=False)
 
@@ -269,7 +275,7 @@ def final_metric_bars(finals: dict[str, dict[str, float]]) -> alt.Chart:
             color=_experiment_color(list(finals)),
             tooltip=["experiment:N", "metric:N", alt.Tooltip("value:Q", format=".4f")],
         )
-        .properties(height=240)
+        .properties(width=alt.Step(40 * max(1, len(finals)) + 20), height=220)
     )
 
 

@@ -27,9 +27,9 @@ from loraforge.ui.job_view import (
     when,
 )
 
-# Pixels per character of the table font, and what a header needs beyond its text (the
-# sort arrow and padding). Measured in Chromium against Streamlit's grid.
-CHAR_PX, EXTRA_PX = 8, 32
+# Pixels per character of the table font (6.5 measured in Chromium on Streamlit's grid),
+# and what a cell needs beyond its text (padding, the header's sort arrow).
+CHAR_PX, EXTRA_PX = 7, 24
 MIN_PX, MAX_PX = 70, 560
 
 
@@ -56,6 +56,32 @@ def styled(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> Styler
     return frame.style.format(na_rep=NOTHING).format(formats or {}, na_rep=NOTHING)
 
 
+def show(
+    frame: pd.DataFrame,
+    *,
+    formats: dict[str, str] | None = None,
+    pinned: str | None = None,
+    config: dict[str, Any] | None = None,
+) -> None:
+    """``st.dataframe`` with the rules above: widths from the values, "—" for what is
+    missing (``placeholder``: Streamlit writes "None" otherwise, whatever a styler says),
+    and the row's name (``pinned``) kept in view when the table scrolls sideways."""
+    import streamlit as st
+
+    columns = {
+        name: st.column_config.Column(width=px, pinned=name == pinned or None)
+        for name, px in widths(frame, formats).items()
+    }
+    columns.update(config or {})
+    st.dataframe(
+        styled(frame, formats) if formats else frame,
+        hide_index=True,
+        width="stretch",
+        column_config=columns,
+        placeholder=NOTHING,
+    )
+
+
 def _text(value: Any) -> str:
     return NOTHING if value is None or (isinstance(value, float) and pd.isna(value)) else value
 
@@ -80,31 +106,34 @@ def job_progress(task: dict[str, Any]) -> float:
     return (progress.get("step") or 0) / max(1, progress.get("total_steps") or 1)
 
 
+JOB_COLUMNS = [
+    "Experiment",
+    "Status",
+    "Progress",
+    "Submitted",
+    "Finished",
+    "Owner",
+    "Base model",
+    "Task",
+]
+
+
 def job_rows(tasks: list[dict[str, Any]], owners: dict[int, str]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "Submitted": when(t["created_at"]),
                 "Experiment": _text(t["config"].get("experiment_name")),
                 "Status": status_words(t["status"], job_quality(t)),
                 "Progress": round(100 * job_progress(t)),  # percent
-                "Base model": model_name((t["config"].get("model") or {}).get("base_model")),
-                "Owner": owners.get(t["owner_id"], f"user {t['owner_id']}"),
+                "Submitted": when(t["created_at"]),
                 "Finished": when(t.get("finished_at")),
+                "Owner": owners.get(t["owner_id"], f"user {t['owner_id']}"),
+                "Base model": model_name((t["config"].get("model") or {}).get("base_model")),
                 "Task": t["task_id"],
             }
             for t in tasks
         ],
-        columns=[
-            "Submitted",
-            "Experiment",
-            "Status",
-            "Progress",
-            "Base model",
-            "Owner",
-            "Finished",
-            "Task",
-        ],
+        columns=JOB_COLUMNS,
     )
 
 

@@ -9,11 +9,6 @@ import streamlit as st
 from loraforge.ui import session, tables
 from loraforge.ui.client import ApiError
 
-
-def column_widths(frame) -> dict:
-    return {name: st.column_config.Column(width=px) for name, px in tables.widths(frame).items()}
-
-
 st.title("Users and audit log")
 api = session.api()
 me = session.signed_in_user()
@@ -26,7 +21,7 @@ with users_tab:
         st.success(done, icon=":material/check_circle:")
     people = api.users()
     accounts = tables.user_rows(people)
-    st.dataframe(accounts, hide_index=True, width="stretch", column_config=column_widths(accounts))
+    tables.show(accounts, pinned="User")
     left, right = st.columns(2)
     with left, st.form("create_user", clear_on_submit=True):
         st.markdown("**New user**")
@@ -82,6 +77,6 @@ with audit_tab:
     )
     if events:
         table = tables.audit_rows(events)
-        st.dataframe(table, hide_index=True, width="stretch", column_config=column_widths(table))
+        tables.show(table, pinned="When")
     else:
         st.info("No events match.")

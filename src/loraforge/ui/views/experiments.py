@@ -87,12 +87,7 @@ def experiment_table() -> None:
         shown = shown[shown["Status"].isin(statuses)]
     if bases:
         shown = shown[shown["Base model"].isin(bases)]
-    st.dataframe(
-        tables.styled(shown, tables.EXPERIMENT_FORMATS),
-        hide_index=True,
-        width="stretch",
-        column_config=column_widths(shown, tables.EXPERIMENT_FORMATS),
-    )
+    tables.show(shown, formats=tables.EXPERIMENT_FORMATS, pinned="Experiment")
     st.caption("Click a column header to sort.")
 
 
@@ -116,6 +111,7 @@ def compare() -> None:
     st.dataframe(
         highlight(differences),
         width="stretch",
+        placeholder=NOTHING,
         column_config={
             "_index": st.column_config.Column(
                 "Setting", width=tables.width_for("Setting", differences.index)
@@ -127,10 +123,7 @@ def compare() -> None:
     histories = {e["id"]: e["metrics"]["history"] for e in chosen if e["metrics"].get("history")}
     if histories:  # a grid of panels, as wide as it is drawn
         st.altair_chart(charts.overlaid_curves(histories))
-    left, _ = st.columns(2)
-    left.altair_chart(
-        charts.final_metric_bars({e["id"]: final(e) for e in chosen}), width="stretch"
-    )
+    st.altair_chart(charts.final_metric_bars({e["id"]: final(e) for e in chosen}))
 
 
 def one_experiment() -> None:
@@ -143,7 +136,12 @@ def one_experiment() -> None:
     quality = experiment_quality(experiment)
     if did_not_learn(quality):  # loudly, before any number that might look fine
         st.error(quality_warning(quality), icon=":material/warning:")
-    if experiment["error"]:
+    if experiment["status"] == "cancelled":  # stopped on purpose: not an error
+        st.info(
+            f"Cancelled at {when(experiment.get('finished_at'))}: no model was kept.",
+            icon=":material/block:",
+        )
+    elif experiment["error"]:
         st.error(experiment["error"], icon=":material/error:")
     metrics = experiment["metrics"] or {}
     scores = final(experiment)
@@ -208,7 +206,7 @@ def data_sets() -> None:
         else {me["id"]: me["username"]}
     )
     frame = tables.dataset_rows(datasets, owners)
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=column_widths(frame))
+    tables.show(frame, pinned="Name")
     mine = {d["id"]: d for d in datasets if may_delete(d)}
     if not mine:
         return

@@ -175,11 +175,10 @@ owners = (
 )
 def job_table() -> None:
     frame = tables.job_rows(session.in_fragment(session.api().tasks), owners)
-    config = {name: st.column_config.Column(width=px) for name, px in tables.widths(frame).items()}
-    config["Progress"] = st.column_config.ProgressColumn(
-        "Progress", min_value=0, max_value=100, format="%d %%", width=120
+    progress = st.column_config.ProgressColumn(
+        "Progress", min_value=0, max_value=100, format="%d %%", width=120, color="blue"
     )
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
+    tables.show(frame, pinned="Experiment", config={"Progress": progress})
 
 
 job_table()

@@ -73,12 +73,13 @@ if asked_for:
         )
     shown = tables.prediction_rows(lines, answers)
     table = tables.prediction_table(shown)
-    config = {name: st.column_config.Column(width=px) for name, px in tables.widths(table).items()}
-    config["Probability"] = st.column_config.ProgressColumn(
-        "Probability", min_value=0, max_value=1, format="%.3f", width=140
-    )
-    config["Latency (ms)"] = st.column_config.NumberColumn(
-        "Latency (ms)", format="%.1f", width=tables.width_for("Latency (ms)", [])
-    )
-    st.dataframe(table, hide_index=True, width="stretch", column_config=config)
+    config = {
+        "Probability": st.column_config.ProgressColumn(
+            "Probability", min_value=0, max_value=1, format="%.3f", width=140, color="blue"
+        ),
+        "Latency (ms)": st.column_config.NumberColumn(
+            "Latency (ms)", format="%.1f", width=tables.width_for("Latency (ms)", [])
+        ),
+    }
+    tables.show(table, pinned="Line", config=config)
     st.altair_chart(charts.probabilities(shown), width="stretch")
