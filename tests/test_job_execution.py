@@ -108,3 +108,38 @@ def test_a_failure_before_the_claim_is_retried_by_the_queue(monkeypatch):
     result = app.tasks[celery_app.TASK_NAME].apply(args=["job-1"])
     assert result.status == "SUCCESS"
     assert calls == ["job-1"] * 3
+
+
+def test_a_failed_job_says_why_without_server_paths_or_server_commands(setup, monkeypatch):
+    settings, factory, job_id, _ = setup
+    stored = settings.resolved_datasets_dir() / "d1.csv"  # add_dataset: uploaded as d.csv
+    run_with(
+        monkeypatch,
+        DatasetError(
+            f"{stored} cannot be used for training:\n  - row 3: the text is empty",
+            hint=f"Run `loraforge data validate {stored}` for the full report.",
+        ),
+    )
+    execution.execute(job_id, settings=settings)
+    with factory() as session:
+        job = state.get(session, job_id)
+    assert job.status == state.FAILED
+    assert job.error == "d.csv cannot be used for training:\n  - row 3: the text is empty"
+
+
+def test_an_experiment_error_shows_no_server_path():
+    from loraforge.api.routers.experiments import without_server_paths
+
+    shown = without_server_paths(
+        {
+            "error": "DatasetError: /srv/lf/.loraforge/datasets/ab12.csv: row 3 is empty; "
+            "see http://example.org/a/b and data/train.csv",
+            "source": "/srv/lf/site-packages/model",
+        },
+        {"ab12.csv": "reviews.csv"},
+    )
+    assert shown == {
+        "error": "DatasetError: reviews.csv: row 3 is empty; see http://example.org/a/b "
+        "and data/train.csv",
+        "source": "model",
+    }

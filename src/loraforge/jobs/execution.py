@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 
 from sqlalchemy.orm import Session
 
+from loraforge.data import store
 from loraforge.db.engine import session_factory
 from loraforge.errors import Cancelled, ConfigError, DatasetError, NotFound
 from loraforge.jobs import state
@@ -21,6 +23,27 @@ logger = logging.getLogger("loraforge.jobs")
 
 # Failures that no retry can fix: the job fails at once with its reason.
 PERMANENT = (DatasetError, ConfigError, NotFound)
+
+
+# A hint that tells a terminal user which command to run; a job's owner is in the web UI
+# or on the API and cannot run it on the server.
+_COMMAND_HINT = re.compile(r"\n?Run `loraforge [^`]*`[^\n]*")
+
+
+def public_error(session: Session, settings: Settings, error: BaseException) -> str:
+    """The reason a job failed, as its owner may read it: no server paths (a stored data
+    set is named as it was uploaded, other paths by their last part) and no advice to run
+    commands on the server."""
+    text = _COMMAND_HINT.sub("", str(error)).strip()
+    datasets_dir = re.escape(str(settings.resolved_datasets_dir()))
+    stored = set(re.findall(datasets_dir + r"/([^\s/:'\"]+)", text))
+    uploads = store.upload_names(session, stored)
+    text = re.sub(
+        datasets_dir + r"/([^\s/:'\"]+)", lambda m: uploads.get(m[1], "the data set"), text
+    )
+    for root in (settings.resolved_results_dir(), settings.resolved_data_dir()):
+        text = re.sub(re.escape(str(root)) + r"/(?:[^\s/:'\"]+/)*([^\s/:'\"]+)", r"\1", text)
+    return text
 
 
 def worker_name() -> str:
@@ -108,11 +131,12 @@ def _execute(job_id: str, *, settings: Settings) -> None:
             logger.info("task %s: cancelled", job_id)
         except PERMANENT as error:
             beat.stop()
-            state.finish(session, job_id, worker=worker, status=state.FAILED, error=str(error))
+            reason = public_error(session, settings, error)
+            state.finish(session, job_id, worker=worker, status=state.FAILED, error=reason)
             logger.info("task %s: failed: %s", job_id, error)
         except Exception as error:
             beat.stop()
-            reason = f"{type(error).__name__}: {error}"
+            reason = f"{type(error).__name__}: {public_error(session, settings, error)}"
             outcome = state.release_for_retry(session, job_id, worker=worker, error=reason)
             logger.warning("task %s: %s; now %s", job_id, reason, outcome)
             if outcome == state.QUEUED:

@@ -28,23 +28,30 @@ def _json_logs() -> bool:
     return True
 
 
-def view(name: str, title: str, icon: str, *, default: bool = False, shown: bool = True):
+def view(name: str, title: str, icon: str, *, shown: bool = True):
     return st.Page(
         VIEWS / f"{name}.py",
         title=title,
         icon=icon,
         url_path=name,
-        default=default,
         visibility="visible" if shown else "hidden",
     )
+
+
+def _home() -> None:
+    # Streamlit serves its default page at "/" only; New job is an ordinary page so that
+    # /new_job exists too, and "/" forwards to it.
+    st.switch_page(VIEWS / "new_job.py")
 
 
 def pages(user: dict | None) -> dict[str, list[st.Page]]:
     """The same URLs for everyone; only what the menu shows depends on who asks."""
     shown = user is not None
     is_admin = shown and user["role"] == "admin"
+    home = st.Page(_home, title="loraforge", url_path="home", default=True, visibility="hidden")
     fine_tuning = [
-        view("new_job", "New job", ":material/add_circle:", default=True, shown=shown),
+        home,
+        view("new_job", "New job", ":material/add_circle:", shown=shown),
         view("jobs", "Jobs", ":material/work_history:", shown=shown),
         view("experiments", "Experiments", ":material/science:", shown=shown),
         view("try_it", "Try it", ":material/chat:", shown=shown),

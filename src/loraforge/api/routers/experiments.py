@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path, PureWindowsPath
@@ -42,10 +43,19 @@ def without_server_paths(value: Any, uploads: dict[str, str] | None = None) -> A
         return {k: without_server_paths(v, uploads) for k, v in value.items()}
     if isinstance(value, list):
         return [without_server_paths(v, uploads) for v in value]
-    if isinstance(value, str) and (value.startswith("/") or PureWindowsPath(value).drive):
+    whole_path = isinstance(value, str) and not any(c.isspace() for c in value)
+    if whole_path and (value.startswith("/") or PureWindowsPath(value).drive):
         bare = PureWindowsPath(value).name if PureWindowsPath(value).drive else Path(value).name
         return uploads.get(bare, bare)
+    if isinstance(value, str) and "/" in value:
+        # A path inside a text (an error message): its last part only.
+        return _EMBEDDED_PATH.sub(lambda m: uploads.get(m[1], m[1]), value)
     return value
+
+
+# An absolute POSIX path inside a text, not part of a URL ("http://host/...") or a
+# relative path ("data/train.csv").
+_EMBEDDED_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s/'\"`]+/)+([^\s/'\"`:,;)]+)")
 
 
 def _public(records: list[ExperimentRecord], session: Session) -> list[ExperimentPublic]:
