@@ -265,6 +265,15 @@ def test_a_colour_means_one_thing_per_chart_and_its_legend_says_what(name):
         assert colour["legend"]["title"], name
 
 
+@pytest.mark.parametrize("name", ALL_CHARTS)
+def test_a_single_view_with_a_set_height_keeps_it_for_its_plot(name):
+    # Streamlit fits title, axes and legend into a single view's height unless told to
+    # pad: the bars and the confusion matrix were drawn a few pixels tall.
+    spec = ALL_CHARTS[name]().to_dict()
+    if "height" in spec and not any(k in spec for k in ("hconcat", "vconcat", "concat")):
+        assert spec["autosize"] == {"type": "pad"}, name
+
+
 def test_the_compare_page_gives_an_experiment_the_same_colour_in_curves_and_bars():
     curves = ALL_CHARTS["overlaid curves"]().to_dict()
     bars = ALL_CHARTS["final metric bars"]().to_dict()

@@ -28,7 +28,10 @@ METRIC_NAMES = SCORES | LOSSES
 # drawn inside it rather than on its edge; the ticks still read 0 … 1.
 SCORE_DOMAIN = [0, 1.05]
 SCORE_TICKS = [0, 0.2, 0.4, 0.6, 0.8, 1]
-PANEL = {"width": 190, "height": 190}  # two fit side by side in half a wide page
+PANEL = {"width": 180, "height": 190}  # two fit side by side in 3/5 of a wide page
+# A size given to a single view is that of its plot: Streamlit's default ("fit") would
+# squeeze the title, axes and legend into it and leave the plot a sliver.
+PAD = alt.AutoSizeParams(type="pad")
 
 
 def integer_axis(title: str | None) -> alt.Axis:
@@ -275,7 +278,7 @@ def final_metric_bars(finals: dict[str, dict[str, float]]) -> alt.Chart:
             color=_experiment_color(list(finals)),
             tooltip=["experiment:N", "metric:N", alt.Tooltip("value:Q", format=".4f")],
         )
-        .properties(width=alt.Step(40 * max(1, len(finals)) + 20), height=220)
+        .properties(width=alt.Step(40 * max(1, len(finals)) + 20), height=220, autosize=PAD)
     )
 
 
@@ -316,7 +319,10 @@ def confusion_matrix(labels: list[Any], matrix: list[list[int]]) -> alt.LayerCha
         color=alt.Color(
             "share:Q",
             scale=alt.Scale(scheme="blues", domain=[0, 1]),
-            legend=alt.Legend(title="share of the true label", format=".0%"),
+            # Below the matrix: beside it, a narrow column cuts the legend's title.
+            legend=alt.Legend(
+                title="share of the true label", format=".0%", orient="bottom", gradientLength=120
+            ),
         ),
         tooltip=tooltip,
     )
@@ -327,7 +333,9 @@ def confusion_matrix(labels: list[Any], matrix: list[list[int]]) -> alt.LayerCha
         tooltip=tooltip,
     )
     side = cell * max(1, len(names))
-    return (cells + text).properties(width=side, height=min(side, 56 * max(1, len(names))))
+    return (cells + text).properties(
+        width=side, height=min(side, 56 * max(1, len(names))), autosize=PAD
+    )
 
 
 def probabilities(predictions: list[dict[str, Any]]) -> alt.Chart:

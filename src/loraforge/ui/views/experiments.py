@@ -123,7 +123,7 @@ def compare() -> None:
     histories = {e["id"]: e["metrics"]["history"] for e in chosen if e["metrics"].get("history")}
     if histories:  # a grid of panels, as wide as it is drawn
         st.altair_chart(charts.overlaid_curves(histories))
-    st.altair_chart(charts.final_metric_bars({e["id"]: final(e) for e in chosen}))
+    st.altair_chart(charts.final_metric_bars({e["id"]: final(e) for e in chosen}), width="content")
 
 
 def one_experiment() -> None:
@@ -168,9 +168,11 @@ def one_experiment() -> None:
             else ""
         )
     )
-    left, right = st.columns(2)
+    left, right = st.columns([2, 3])  # the curves are two panels side by side
     if matrix := metrics.get("confusion_matrix"):
-        left.altair_chart(charts.confusion_matrix(matrix["labels"], matrix["matrix"]))
+        left.altair_chart(
+            charts.confusion_matrix(matrix["labels"], matrix["matrix"]), width="content"
+        )
     if metrics.get("history"):
         right.altair_chart(charts.eval_curves(metrics["history"]))
     with st.expander("Config"):

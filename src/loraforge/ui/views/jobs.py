@@ -77,7 +77,7 @@ def show_task(task: dict[str, Any]) -> None:
         st.info(cancelled_words(task, cancelled_by(task)), icon=":material/block:")
     elif task["error"]:
         st.error(task["error"], icon=":material/error:")
-    left, right = st.columns(2)
+    left, right = st.columns([2, 3])  # the evaluation curves are two panels side by side
     if progress.get("loss_history"):
         left.altair_chart(charts.loss_curve(progress["loss_history"]), width="stretch")
     if progress.get("eval_history"):
