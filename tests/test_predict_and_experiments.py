@@ -48,8 +48,10 @@ def test_cli_predict_prints_one_json_object_per_text(tiny_run, env_settings, tmp
     )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.output.strip().splitlines()]
-    assert len(lines) == 3
-    assert all(line["label"] in ("negative", "positive") for line in lines)
+    # One answer per text, the file's blank line included (tests/test_predict_file.py).
+    assert [line["text"] for line in lines] == ["happy love", "good great", "", "bad awful"]
+    assert [line["label"] is None for line in lines] == [False, False, True, False]
+    assert all(line["label"] in ("negative", "positive") for line in lines if line["text"])
 
 
 def test_cli_predict_latest_and_unknown(tiny_run, env_settings):

@@ -19,12 +19,31 @@ from typer.core import TyperGroup
 
 from loraforge.errors import EXIT_CODES, DatasetError, LoraforgeError, exit_code_for
 
+HELP_OPTION_NAMES = ["-h", "--help"]
+
 # soft_wrap: a message or an id is never broken across lines, even when output is piped.
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
 
+def _quiet_flags(command, name: str = "loraforge") -> None:
+    """Typer shows "<bool>" beside every flag (--json, --yes, --help), as if it took a
+    value. Cleared here for every command's flags, those added later included."""
+    help_option = command.get_help_option(
+        typer.Context(command, info_name=name, help_option_names=HELP_OPTION_NAMES)
+    )
+    for param in [*command.params, help_option]:
+        if param is not None and getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub_name, sub in (getattr(command, "commands", None) or {}).items():
+        _quiet_flags(sub, sub_name)
+
+
 class _Group(TyperGroup):
+    def main(self, *args, **kwargs):
+        _quiet_flags(self)
+        return super().main(*args, **kwargs)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -44,7 +63,7 @@ class _Group(TyperGroup):
 # errors.EXIT_CODES is here, so a new error class cannot go undocumented.
 EXIT_CODE_WORDS: dict[int, str] = {
     0: "success",
-    1: "an unexpected error (a bug: please report it)",
+    1: "another failure (e.g. a service started by `up` stopped), or a bug",
     2: "bad input: a data set, config, option or setting that cannot be used",
     3: "not found: no such experiment, model or file",
     4: "forbidden: not yours to use",
@@ -82,7 +101,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
     # Inherited by every sub-command's context: `loraforge data validate -h` works too.
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": HELP_OPTION_NAMES},
 )
 
 
@@ -100,7 +119,6 @@ def _main(
         bool,
         typer.Option(
             "--version",
-            metavar="",
             help="Print the version and exit.",
             callback=_show_version,
             is_eager=True,
@@ -135,8 +153,7 @@ ModelOpt = Annotated[
 DataFileArg = Annotated[
     Path, typer.Argument(metavar="FILE", help="A CSV, TSV, JSONL or Parquet file.")
 ]
-# metavar "": a flag takes no value, but typer would show "<bool>" beside it.
-JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print JSON instead of tables.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
 def _print_json(value: object) -> None:
@@ -679,12 +696,10 @@ def _read_lines(file: Path) -> list[tuple[int, str]]:
 @users_app.command("create")
 def users_create(
     username: Annotated[str, typer.Argument(metavar="USERNAME")],
-    admin: Annotated[
-        bool, typer.Option("--admin", metavar="", help="Give the admin role.")
-    ] = False,
+    admin: Annotated[bool, typer.Option("--admin", help="Give the admin role.")] = False,
     password_stdin: Annotated[
         bool,
-        typer.Option("--password-stdin", metavar="", help="Read the password from standard input."),
+        typer.Option("--password-stdin", help="Read the password from standard input."),
     ] = False,
 ) -> None:
     """Create a user (the first admin, typically); the password is prompted for or read from stdin."""
