@@ -95,3 +95,8 @@ def test_train_says_loudly_when_the_model_learned_nothing(tiny_model_dir, env_se
 
     shown = runner.invoke(app, ["experiments", "show", "latest"])
     assert "learned nothing useful" in shown.output
+    listed = runner.invoke(app, ["experiments", "list"], env={"COLUMNS": "200"})
+    row = next(
+        line for line in listed.output.splitlines() if experiment_id.rsplit("/", 1)[-1] in line
+    )
+    assert "did not learn" in row

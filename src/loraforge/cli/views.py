@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -62,6 +63,9 @@ def _final(r: ExperimentRecord, key: str) -> str:
 
 
 def _status(r: ExperimentRecord) -> str:
+    if ((r.metrics or {}).get("quality") or {}).get("learned") is False:
+        # Succeeded as a run, but its model is no better than always one answer.
+        return "[bold red]did not learn[/bold red]"
     colour = {"succeeded": "green", "failed": "red", "cancelled": "dim"}.get(r.status, "yellow")
     return f"[{colour}]{r.status}[/{colour}]"
 
@@ -127,9 +131,9 @@ def quality_warning(console: Console, quality: dict[str, Any]) -> None:
     """The loud part of a run whose model learned nothing (training/quality.py)."""
     console.print("[bold red]The model learned nothing useful:[/bold red]")
     for problem in quality.get("problems") or []:
-        console.print(f"  [red]•[/red] {problem}")
+        console.print(f"  [red]•[/red] {escape(problem)}")
     if quality.get("hint"):
-        console.print(f"  [yellow]{quality['hint']}[/yellow]")
+        console.print(f"  [yellow]{escape(quality['hint'])}[/yellow]")
 
 
 def experiment_detail(console: Console, r: ExperimentRecord) -> None:
@@ -145,7 +149,7 @@ def experiment_detail(console: Console, r: ExperimentRecord) -> None:
         ("MLflow run", fmt(r.mlflow_run_id)),
     ]
     if r.error:
-        rows.append(("error", f"[red]{r.error}[/red]"))
+        rows.append(("error", f"[red]{escape(r.error)}[/red]"))
     final = metrics.get("final")
     if final:
         rows.append(

@@ -49,7 +49,7 @@ def submit(
     tree, train = _training_tree(
         session, submitted, user_id=user_id, is_admin=is_admin, settings=settings
     )
-    config_from_tree(tree, source="the training config")  # refuse now what the worker would refuse
+    config_from_tree(tree, source="the job")  # refuse now what the worker would refuse
     # Another API replica may pick the same id between our check and our insert; the
     # unique index catches it, and the next candidate is taken.
     for _ in range(ID_RACE_RETRIES):
