@@ -166,6 +166,20 @@ def test_experiments_list_narrower_than_an_id_prints_one_line_each(listed):
         assert f"{id_}  {status}" in output.splitlines()
 
 
+def test_experiments_list_piped_keeps_every_column(listed):
+    # `loraforge experiments list > file` or `| grep`: no terminal, no width to fit.
+    env = {k: v for k, v in listed.items() if k != "COLUMNS"}
+    done = subprocess.run(
+        [str(LORAFORGE), "experiments", "list"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "too narrow" not in done.stdout
+    expected = expected_rows(listed)
+    [table] = parse_tables(done.stdout)
+    for row in table:
+        assert row == expected[row["id"]]
+
+
 @pytest.fixture
 def cli_env(listed, monkeypatch):
     for key in ("LORAFORGE_DATA_DIR", "LORAFORGE_RESULTS_DIR"):

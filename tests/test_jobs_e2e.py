@@ -189,6 +189,7 @@ def test_submit_run_succeed_and_use_the_model(service, tiny_model_dir, caplog):
         f"/experiments/{experiment_id}", headers=service.headers["alice"]
     )
     assert experiment.status_code == 200 and experiment.json()["status"] == "succeeded"
+    assert experiment.json()["learned"] is progress["quality"]["learned"]
     assert str(service.settings.resolved_data_dir()) not in experiment.text  # no server paths
     answer = service.client.post(
         "/predict",

@@ -103,7 +103,7 @@ def test_train_with_a_missing_eval_file_or_model_folder_records_nothing(tmp_path
         "--set",
         "model.base_model=./no-such-model",
     )
-    assert code == 2 and "neither a catalog name nor an existing folder" in stderr
+    assert code == 2 and "base model folder ./no-such-model does not exist" in stderr
     assert_nothing_recorded(tmp_path)
 
 

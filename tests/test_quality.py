@@ -49,6 +49,7 @@ def test_spread_predictions_at_the_majority_rate_did_not_learn():
     assert verdict["learned"] is False
     assert len(verdict["problems"]) == 1
     assert "max_train_samples" in verdict["hint"]
+    assert verdict["hint"].startswith("Likely fixes: ")
 
 
 def test_a_model_that_beats_the_majority_learned():
@@ -83,7 +84,11 @@ def test_train_says_loudly_when_the_model_learned_nothing(tiny_model_dir, env_se
     assert result.exit_code == 0, result.output
     assert "model did not learn" in result.output
     assert "does not beat always answering the most common label" in result.output
-    assert "Likely fixes" in result.output
+    # The data is the cause, and it is named before training starts and first among fixes.
+    warned = result.output.index("data warning")
+    assert warned < result.output.index("model did not learn")
+    assert "share a text with a different label" in result.output[warned:]
+    assert "Check the training data first" in result.output
     experiment_id = next(
         line.split()[-1]
         for line in result.output.splitlines()
@@ -92,9 +97,16 @@ def test_train_says_loudly_when_the_model_learned_nothing(tiny_model_dir, env_se
     metrics = json.loads((Path(experiment_id) / "metrics.json").read_text())
     assert metrics["quality"]["learned"] is False
     assert metrics["quality"]["majority_label"] == "negative"
+    assert metrics["quality"]["hint"].startswith("Check the training data first")
+    assert any("different label" in w for w in metrics["datasets"]["train"]["warnings"])
 
     shown = runner.invoke(app, ["experiments", "show", "latest"])
     assert "learned nothing useful" in shown.output
+    assert "(succeeded, model did not learn)" in shown.output.splitlines()[0]
+
+    predicted = runner.invoke(app, ["predict", "--experiment", "latest", "the flight was fine"])
+    assert predicted.exit_code == 0
+    assert "model did not learn" in predicted.stderr
     listed = runner.invoke(app, ["experiments", "list"], env={"COLUMNS": "200"})
     row = next(
         line for line in listed.output.splitlines() if experiment_id.rsplit("/", 1)[-1] in line

@@ -10,10 +10,13 @@ from __future__ import annotations
 class LoraforgeError(Exception):
     """Base of every error that is the user's to fix, not a bug of ours."""
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # The input at fault ("model.base_model"), when it is one: the API names it in
+        # its `errors` list, as it does for a validation error.
+        self.field = field
 
     def __str__(self) -> str:
         return f"{self.message}\n{self.hint}" if self.hint else self.message

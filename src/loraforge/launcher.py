@@ -8,7 +8,9 @@ and the UI answer their health checks. A child that dies is named, with its log'
 
 from __future__ import annotations
 
+import errno
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from loraforge.errors import LoraforgeError
+from loraforge.errors import InvalidRequest, LoraforgeError
 
 STOP_GRACE_S = 15.0
 START_TIMEOUT_S = 120.0  # Streamlit alone takes several seconds on a busy laptop
@@ -84,6 +86,51 @@ class Child:
             self._log.close()
 
 
+def port_taken(host: str, port: int) -> bool:
+    """True if something already listens on ``host:port`` (tried by binding it, as the
+    servers will; SO_REUSEADDR as they set it, so a port a just-stopped run left in
+    TIME_WAIT counts as free)."""
+    if port == 0:  # any free port: nothing to clash with
+        return False
+    try:
+        addresses = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror:
+        return False  # an address that does not resolve: the server says so in its log
+    for family, kind, protocol, _, address in addresses:
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    return True
+    return False
+
+
+def check_ports_free(host: str, ports: dict[str, int]) -> None:
+    """Refuse before anything starts when a port is taken: otherwise the one holding it
+    (often another `loraforge up`) would answer our health checks, the URLs would be
+    printed as if all were well, and only then would our own server die on the port.
+    ``ports`` maps an option's name ("api" for --api-port) to its port."""
+    chosen = [port for port in ports.values() if port]
+    if len(set(chosen)) < len(chosen):
+        raise InvalidRequest(
+            f"{' and '.join(f'--{name}-port' for name in ports)} are the same port "
+            f"({chosen[0]}): each service needs its own"
+        )
+    taken = {name: port for name, port in ports.items() if port_taken(host, port)}
+    if not taken:
+        return
+    numbers = [str(port) for port in taken.values()]
+    where = f"port {numbers[0]} is" if len(numbers) == 1 else f"ports {' and '.join(numbers)} are"
+    options = " / ".join(f"--{name}-port" for name in taken)
+    raise InvalidRequest(
+        f"{where} already in use (another `loraforge up`?): stop it or pass {options}"
+    )
+
+
 def wait_until_healthy(
     children: list[Child],
     *,
@@ -133,6 +180,9 @@ def ui_command(*, host: str, port: int, api_url: str | None) -> tuple[str, list[
         "true",
         "--browser.gatherUsageStats",
         "false",
+        # No "You can now view your Streamlit app" banner: ui.log is for JSON lines.
+        "--logger.hideWelcomeMessage",
+        "true",
         "--client.toolbarMode",
         "viewer",
         # Uploads are checked again (and limited) by the API; this is only Streamlit's own cap.
@@ -153,6 +203,7 @@ def run_all(
 ) -> int:
     """Start everything, announce the URLs once all answer, wait; Ctrl-C or SIGTERM stops
     all of it. A child that dies (while starting or later) is named with its log's tail."""
+    check_ports_free(host, {"api": api_port, "ui": ui_port})
     api_url = f"http://{host}:{api_port}"
     ui_url = f"http://{host}:{ui_port}"
     children = [

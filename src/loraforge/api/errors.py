@@ -72,8 +72,13 @@ def error_body(
 def error_response(error: LoraforgeError) -> JSONResponse:
     status = status_for(error)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    # An error about one input (a base model that cannot be loaded) names it as a 422 for
+    # an invalid field does, so a client can show it beside that field.
+    problems = [FieldProblem(error.field, error.message, "body")] if error.field else []
     return JSONResponse(
-        status_code=status, content=error_body(error.message, error.hint), headers=headers
+        status_code=status,
+        content=error_body(error.message, error.hint, problems),
+        headers=headers,
     )
 
 

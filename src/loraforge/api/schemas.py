@@ -291,6 +291,12 @@ class ExperimentPublic(BaseModel):
     labels: list[Any] | None
     metrics: dict[str, Any] | None
     error: str | None
+    learned: bool | None = Field(
+        default=None,
+        description="false: the run succeeded but its model learned nothing (it answers "
+        "(almost) one class, or no better than the most common label; `metrics.quality` "
+        "says why and how to fix it); null: no verdict (not finished, or an older run).",
+    )
 
 
 class ExperimentsPublic(BaseModel):

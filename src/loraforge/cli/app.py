@@ -156,8 +156,20 @@ DataFileArg = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
+def _json_default(value: object) -> str:
+    # Times as the API writes them ("2026-11-29T12:00:00Z"), not str()'s "2026-11-29
+    # 12:00:00": everything stored is UTC, SQLite just hands it back without a zone.
+    from datetime import UTC, datetime
+
+    from loraforge.monitoring.logs import utc_iso
+
+    if isinstance(value, datetime):
+        return utc_iso(value if value.tzinfo else value.replace(tzinfo=UTC))
+    return str(value)
+
+
 def _print_json(value: object) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False, default=_json_default))
 
 
 @data_app.command("demo")
@@ -368,7 +380,11 @@ def experiments_list(
         return
     from loraforge.cli import views
 
-    views.experiment_table(console, records)
+    # Piped or redirected, there is no terminal to fit: keep every column (a width given
+    # in COLUMNS is still honoured).
+    views.experiment_table(
+        console, records, fit_width=console.is_terminal or "COLUMNS" in os.environ
+    )
 
 
 @experiments_app.command("show")
@@ -482,7 +498,7 @@ def experiments_delete(
     # Every id is checked before anything is deleted or asked: a typo deletes nothing.
     records = [experiments.get(_db_url(), i) for i in dict.fromkeys(experiment_ids)]
     for r in records:
-        console.print(f"  {r.id} ({r.status}), {r.results_dir}", highlight=False)
+        console.print(f"  {r.id} ({r.shown_status}), {r.results_dir}", highlight=False)
     _confirm_deletion(f"{len(records)} experiment" + ("s" if len(records) > 1 else ""), yes)
     failed: LoraforgeError | None = None
     for r in records:
@@ -638,6 +654,14 @@ def predict(
     if record.status != SUCCEEDED:
         raise DatasetError(
             f"experiment {record.id} has status {record.status}; only a succeeded one has a model"
+        )
+    if record.learned is False:
+        # Answers still come (they help see what the model does), but not silently.
+        errors.print(
+            f"[yellow]warning:[/yellow] {escape(record.id)}'s model did not learn: "
+            "its answers are no better than always the most common label "
+            f"(`loraforge experiments show {escape(record.id)}` says why).",
+            highlight=False,
         )
     from loraforge.inference.predictor import Predictor, final_model_dir
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,6 +27,11 @@ class RichReporter:
             transient=False,
         )
         self.task = None
+
+    def data_warnings(self, *, messages: list[str]) -> None:
+        # Said before training starts: a problem in the data should not wait for the end.
+        for message in messages:
+            self.console.print(f"  [yellow]data warning[/yellow] {escape(message)}")
 
     def started(self, *, experiment_id: str, total_steps: int, epochs: int) -> None:
         self.progress.start()

@@ -105,10 +105,24 @@ def _table_width(records: list[ExperimentRecord], headers: list[str]) -> int:
     return sum(widths) + 3 * len(headers) + 1
 
 
-def experiment_table(console: Console, records: list[ExperimentRecord]) -> None:
+def experiment_table(
+    console: Console, records: list[ExperimentRecord], *, fit_width: bool = True
+) -> None:
     """The experiments, one row each; in a narrow terminal the less important columns are
-    left out (and named) rather than shown cut: every value shown is whole."""
+    left out (and named) rather than shown cut: every value shown is whole. Without
+    ``fit_width`` (output piped to a file or grep: no width to fit) every column is kept."""
     headers = [header for header, _ in EXPERIMENT_COLUMNS]
+    if not fit_width:
+        # console.print(width=…) cannot exceed the console's width: a console as wide as
+        # the table, writing to the same output, can.
+        wide = Console(
+            file=console.file,
+            width=max(console.width, _table_width(records, headers)),
+            color_system=console.color_system,
+            soft_wrap=True,
+        )
+        wide.print(_experiment_rows_table(records, headers))
+        return
     dropped: list[str] = []
     for header in DROPPED_WHEN_NARROW:
         if _table_width(records, headers) <= console.width:
@@ -138,7 +152,9 @@ def quality_warning(console: Console, quality: dict[str, Any]) -> None:
 
 def experiment_detail(console: Console, r: ExperimentRecord) -> None:
     metrics = r.metrics or {}
-    console.print(f"[bold]{r.id}[/bold] ({r.status})")
+    status = escape(r.shown_status)
+    shown = f"[bold red]{status}[/bold red]" if r.learned is False else status
+    console.print(f"[bold]{r.id}[/bold] ({shown})")
     rows = [
         ("base model", f"{r.base_model} ({fmt(r.language)})"),
         ("device", fmt(r.device)),

@@ -6,6 +6,8 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from loraforge.monitoring.logs import utc_iso
+
 MAX_POINTS = 500  # loss curve points kept in the row: enough for a chart, bounded in size
 
 
@@ -19,11 +21,15 @@ class JobProgress:
 
     def _set(self, **values: Any) -> None:
         with self._lock:
-            self._state.update(values, updated_at=datetime.now(UTC).isoformat())
+            # "Z", as every other time in the API's answers (the row's JSON is passed through).
+            self._state.update(values, updated_at=utc_iso(datetime.now(UTC)))
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return dict(self._state)
+
+    def data_warnings(self, *, messages: list[str]) -> None:
+        self._set(data_warnings=list(messages))
 
     def started(self, *, experiment_id: str, total_steps: int, epochs: int) -> None:
         self._set(

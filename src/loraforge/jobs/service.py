@@ -13,6 +13,7 @@ from loraforge.data import store
 from loraforge.errors import Conflict
 from loraforge.jobs import state
 from loraforge.jobs.state import JobRecord
+from loraforge.models.availability import check_base_model
 from loraforge.settings import Settings
 from loraforge.training.runner import new_experiment_id
 
@@ -49,7 +50,10 @@ def submit(
     tree, train = _training_tree(
         session, submitted, user_id=user_id, is_admin=is_admin, settings=settings
     )
-    config_from_tree(tree, source="the job")  # refuse now what the worker would refuse
+    config = config_from_tree(tree, source="the job")  # refuse now what the worker would refuse
+    # A misspelt or unloadable base model: a 422 naming model.base_model now, not a job
+    # that fails after the worker has imported torch and recorded an experiment.
+    check_base_model(config.model.base_model)
     # Another API replica may pick the same id between our check and our insert; the
     # unique index catches it, and the next candidate is taken.
     for _ in range(ID_RACE_RETRIES):
@@ -85,4 +89,8 @@ def training_config(session: Session, job: JobRecord, *, settings: Settings) -> 
     tree, _ = _training_tree(
         session, job.config, user_id=job.owner_id, is_admin=True, settings=settings
     )
-    return config_from_tree(tree, source=f"task {job.id}")
+    config = config_from_tree(tree, source=f"task {job.id}")
+    # The model may have left the cache (or the hub become unreachable) since the job was
+    # submitted: the job fails now, before the runner records an experiment.
+    check_base_model(config.model.base_model)
+    return config

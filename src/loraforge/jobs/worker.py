@@ -36,6 +36,8 @@ def run_worker(settings: Settings, *, concurrency: int = 1) -> None:
     try:
         app.worker_main(
             [
+                # No ASCII-art banner: the worker's log holds JSON lines only.
+                "--quiet",
                 "worker",
                 # solo: the job runs in this process, so killing the worker kills the job
                 # (and its lease lapses); prefork for several jobs at once.

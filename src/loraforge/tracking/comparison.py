@@ -82,7 +82,7 @@ def compare(records: list[ExperimentRecord]) -> Comparison:
         if len({repr(flat.get(key)) for flat in flats}) > 1
     }
     facts = {
-        "status": [r.status for r in records],
+        "status": [r.shown_status for r in records],
         "base_model": [r.base_model for r in records],
         "device": [r.device for r in records],
         "train_dataset": [(r.train_dataset_version or "")[:12] for r in records],

@@ -52,6 +52,21 @@ class ExperimentRecord(FromRow):
     error: str | None
     owner_id: int | None
 
+    @property
+    def learned(self) -> bool | None:
+        """False when the run succeeded but its model learned nothing (training/quality.py);
+        None when there is no verdict (not finished, or trained before there was one)."""
+        verdict = ((self.metrics or {}).get("quality") or {}).get("learned")
+        return verdict if isinstance(verdict, bool) else None
+
+    @property
+    def shown_status(self) -> str:
+        """The status as a person should read it: a model that learned nothing is not a
+        plain success."""
+        if self.status == SUCCEEDED and self.learned is False:
+            return "succeeded, model did not learn"
+        return self.status
+
 
 def id_in_use(db_url: str, experiment_id: str) -> bool:
     """An id is taken by an experiment row, or already promised to a queued job (whose

@@ -25,6 +25,7 @@ class RunInputs:
     eval_version: str  # content hash of the evaluation rows actually used
     train_file: Path
     eval_file: Path | None
+    train_warnings: tuple[str, ...] = ()  # what validation warned about the training file
 
     @property
     def label_ids(self) -> dict[str, int]:
@@ -73,4 +74,5 @@ def prepare_inputs(config: TrainConfig) -> RunInputs:
         eval_version=dataset_version(evaluation["text"], evaluation["label"]),
         train_file=train_file,
         eval_file=eval_file,
+        train_warnings=tuple(train_report.warnings),
     )

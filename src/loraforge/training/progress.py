@@ -6,6 +6,8 @@ from typing import Protocol
 
 
 class ProgressReporter(Protocol):
+    def data_warnings(self, *, messages: list[str]) -> None: ...
+
     def started(self, *, experiment_id: str, total_steps: int, epochs: int) -> None: ...
 
     def step(self, *, step: int, epoch: float, loss: float | None) -> None: ...
@@ -16,6 +18,9 @@ class ProgressReporter(Protocol):
 
 
 class SilentReporter:
+    def data_warnings(self, *, messages: list[str]) -> None:
+        pass
+
     def started(self, *, experiment_id: str, total_steps: int, epochs: int) -> None:
         pass
 

@@ -29,8 +29,12 @@ def assess(
     epochs: float,
     learning_rate: float,
     capped: bool,
+    data_warnings: list[str] | None = None,
 ) -> dict[str, Any]:
-    """``matrix[true][predicted]`` counts on the evaluation set, labels in the same order."""
+    """``matrix[true][predicted]`` counts on the evaluation set, labels in the same order.
+    ``data_warnings`` (what validation said of the training data: duplicates, texts with
+    conflicting labels, imbalance, tiny classes) come first in the hint: no number of
+    epochs fixes contradictory labels."""
     total = sum(sum(row) for row in matrix)
     if total == 0:
         return {"learned": True, "problems": [], "hint": None}
@@ -55,7 +59,16 @@ def assess(
             f"Its accuracy ({_percent(accuracy)}) does not beat always answering the most "
             f"common label, {labels[majority]!r} ({_percent(majority_rate)})."
         )
-    hint = _fixes(train_rows=train_rows, epochs=epochs, learning_rate=learning_rate, capped=capped)
+    fixes = _fixes(train_rows=train_rows, epochs=epochs, learning_rate=learning_rate, capped=capped)
+    hint = "Likely fixes: " + "; ".join(fixes) + "."
+    if data_warnings:
+        hint = (
+            "Check the training data first: "
+            + "; ".join(data_warnings)
+            + ". Then the likely fixes: "
+            + "; ".join(fixes)
+            + "."
+        )
     return {
         "learned": not problems,
         "problems": problems,
@@ -70,7 +83,7 @@ def assess(
     }
 
 
-def _fixes(*, train_rows: int, epochs: float, learning_rate: float, capped: bool) -> str:
+def _fixes(*, train_rows: int, epochs: float, learning_rate: float, capped: bool) -> list[str]:
     fixes = []
     if epochs < 5:
         fixes.append(
@@ -84,4 +97,4 @@ def _fixes(*, train_rows: int, epochs: float, learning_rate: float, capped: bool
         f"try another learning rate (training.learning_rate={learning_rate / 2:g} or "
         f"{learning_rate * 2:g}; this run: {learning_rate:g})"
     )
-    return "Likely fixes: " + "; ".join(fixes) + "."
+    return fixes

@@ -219,6 +219,9 @@ def _run(
         len(inputs.eval),
         inputs.labels,
     )
+    for warning in inputs.train_warnings:
+        logger.warning("training data: %s", warning)
+    reporter.data_warnings(messages=list(inputs.train_warnings))
     previous_run = experiments.get(db_url, experiment_id).mlflow_run_id
     if previous_run:
         run_id = mlflow_run.resume(previous_run)
@@ -421,6 +424,7 @@ def _fine_tune(
         epochs=epochs_run,
         learning_rate=training.learning_rate,
         capped=training.max_train_samples is not None,
+        data_warnings=list(inputs.train_warnings),
     )
     metrics: dict[str, Any] = {
         "experiment_id": experiment_id,
@@ -450,6 +454,7 @@ def _fine_tune(
                 "version": inputs.train_version,
                 "file": str(inputs.train_file),
                 "rows": len(inputs.train),
+                "warnings": list(inputs.train_warnings),
             },
             "eval": {
                 "version": inputs.eval_version,

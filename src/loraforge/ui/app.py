@@ -18,6 +18,9 @@ from loraforge.ui.client import ApiError, SignedOut
 from loraforge.ui.views import sign_in
 
 VIEWS = Path(__file__).parent / "views"
+# Shipped with the package and served by Streamlit itself: a ":material/…:" or emoji page
+# icon is fetched by the browser from fonts.gstatic.com or a CDN, which fails offline.
+FAVICON = Path(__file__).parent / "static" / "favicon.png"
 ADMIN_PAGE = "admin"
 
 
@@ -64,7 +67,7 @@ def pages(user: dict | None) -> dict[str, list[st.Page]]:
     return {"Fine-tuning": [*fine_tuning, admin]}  # hidden: no empty "Admin" heading
 
 
-st.set_page_config(page_title="loraforge", page_icon=":material/tune:", layout="wide")
+st.set_page_config(page_title="loraforge", page_icon=FAVICON, layout="wide")
 _json_logs()
 
 user = session.signed_in_user() or session.restore()

@@ -73,7 +73,8 @@ def _public(records: list[ExperimentRecord], session: Session) -> list[Experimen
         ExperimentPublic(
             **without_server_paths(
                 {k: v for k, v in asdict(r).items() if k in ExperimentPublic.model_fields}, uploads
-            )
+            ),
+            learned=r.learned,
         )
         for r in records
     ]
