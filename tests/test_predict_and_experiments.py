@@ -47,7 +47,7 @@ def test_cli_predict_prints_one_json_object_per_text(tiny_run, env_settings, tmp
         app, ["predict", "--experiment", tiny_run.experiment_id, "happy love", "--file", str(texts)]
     )
     assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in result.output.strip().splitlines()]
+    lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
     # One answer per text, the file's blank line included (tests/test_predict_file.py).
     assert [line["text"] for line in lines] == ["happy love", "good great", "", "bad awful"]
     assert [line["label"] is None for line in lines] == [False, False, True, False]

@@ -47,7 +47,7 @@ def test_every_line_of_a_file_gets_its_answer_in_order(tiny_run, env_settings, t
         app, ["predict", "--experiment", tiny_run.experiment_id, "--file", str(texts)]
     )
     assert result.exit_code == 0, result.output
-    check_one_answer_per_line(answers(result.output))
+    check_one_answer_per_line(answers(result.stdout))
 
 
 def test_stdin_lines_are_answered_the_same_way(tiny_run, env_settings):
@@ -57,7 +57,7 @@ def test_stdin_lines_are_answered_the_same_way(tiny_run, env_settings):
         input="\n".join(LINES),  # no newline after the last line
     )
     assert result.exit_code == 0, result.output
-    check_one_answer_per_line(answers(result.output))
+    check_one_answer_per_line(answers(result.stdout))
 
 
 def test_texts_given_as_arguments_are_echoed(tiny_run, env_settings):
@@ -65,6 +65,6 @@ def test_texts_given_as_arguments_are_echoed(tiny_run, env_settings):
         app, ["predict", "--experiment", tiny_run.experiment_id, "good great", "awful bad"]
     )
     assert result.exit_code == 0, result.output
-    got = answers(result.output)
+    got = answers(result.stdout)
     assert [a["text"] for a in got] == ["good great", "awful bad"]
     assert all("line" not in a and a["label"] in ("positive", "negative") for a in got)

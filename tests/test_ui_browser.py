@@ -2,6 +2,7 @@
 against `loraforge up` (API, worker and web UI as separate processes on the embedded
 defaults). Sign in, upload a data set, submit a tiny job, watch it succeed, open the
 experiment, predict. A screenshot of each page is saved under test-artifacts/screenshots/.
+Nothing the pages load may come from another host: the UI must work offline.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -109,6 +111,26 @@ def page():
         browser.close()
 
 
+@pytest.fixture
+def elsewhere(page) -> list[str]:
+    """Every URL the page asks another host than this machine for (a favicon, a font,
+    a script from a CDN): each fails offline, so the list must stay empty."""
+    urls: list[str] = []
+
+    def seen(url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme in ("http", "https", "ws", "wss") and parts.hostname not in (
+            "127.0.0.1",
+            "localhost",
+            "::1",
+        ):
+            urls.append(url)
+
+    page.on("request", lambda request: seen(request.url))
+    page.on("websocket", lambda socket: seen(socket.url))
+    return urls
+
+
 def choose(page, label: str, option: str) -> None:
     """Streamlit's select boxes are searchable combo boxes: type, then take the match."""
     box = page.get_by_role("combobox", name=label)
@@ -130,7 +152,9 @@ def shot(page, name: str) -> None:
     page.set_viewport_size(size)
 
 
-def test_a_new_user_goes_from_data_to_a_prediction_in_the_browser(platform, page, tiny_model_dir):
+def test_a_new_user_goes_from_data_to_a_prediction_in_the_browser(
+    platform, page, elsewhere, tiny_model_dir
+):
     url, api_url, tmp_path = platform
     expect = sync_api.expect
     data_file = tmp_path / "reviews.csv"
@@ -212,13 +236,15 @@ def test_a_new_user_goes_from_data_to_a_prediction_in_the_browser(platform, page
     names = ("01-sign-in", "02-new-job", "03-job-succeeded", "04-experiment", "05-prediction")
     for name in (*names, "06-compare", "07-admin-users", "08-admin-audit-log"):
         assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000
+    # The whole walk (icons, fonts, charts, favicon) came from this machine only.
+    assert elsewhere == [], sorted(set(elsewhere))
 
 
 JWT = re.compile(r"eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+")  # any JSON Web Token, ours or not
 
 
 def test_a_reload_keeps_you_signed_in_and_a_deep_link_opens_after_sign_in(
-    platform, page, tiny_model_dir
+    platform, page, elsewhere, tiny_model_dir
 ):
     url, api_url, tmp_path = platform
     expect = sync_api.expect
@@ -293,5 +319,6 @@ def test_a_reload_keeps_you_signed_in_and_a_deep_link_opens_after_sign_in(
 
     # The token appears in no URL the browser opened and in none of the services' logs.
     assert visited and not [u for u in visited if JWT.search(u)]
+    assert elsewhere == [], sorted(set(elsewhere))
     for log in tmp_path.rglob("*.log"):
         assert not JWT.search(log.read_text(errors="replace")), f"a token in {log}"

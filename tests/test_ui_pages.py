@@ -297,6 +297,40 @@ def test_try_it_keeps_each_answer_on_its_line_and_counts_skipped_blank_lines(app
     assert any("2 blank lines skipped" in i.value for i in at.info)
 
 
+def test_try_it_starts_on_the_newest_model_that_learned(app, live, monkeypatch):
+    learned = []
+
+    def newest_did_not_learn(experiments):
+        for experiment in experiments:  # old experiments without a verdict: nothing to say
+            (experiment["metrics"] or {}).pop("quality", None)
+        succeeded = [e for e in experiments if e["status"] == "succeeded"]
+        learned[:] = [succeeded[0]["id"]]
+        newest = copy.deepcopy(succeeded[0])
+        newest["id"] = "newest-learned-nothing"
+        newest["metrics"]["quality"] = NOT_LEARNED
+        return [newest, *experiments]
+
+    patch_answers(monkeypatch, "experiments", newest_did_not_learn)
+    at = signed_in(app, live)
+    at.switch_page("views/try_it.py").run()
+    assert not at.exception, at.exception
+    (model,) = [s for s in at.selectbox if s.label == "Model"]
+    assert model.value == learned[0]
+    assert not [w for w in at.warning if "did not learn" in w.value]
+    # Still offered, and marked, for whoever wants to see what it answers.
+    (offered,) = [o for o in model.options if o.startswith("newest-learned-nothing")]
+    assert offered.endswith("succeeded — model did not learn")
+
+    # A link to that experiment (?experiment=) still opens it, with the warning.
+    at = signed_in(app, live)
+    at.switch_page("views/try_it.py")
+    at.query_params["experiment"] = "newest-learned-nothing"
+    at.run()
+    (model,) = [s for s in at.selectbox if s.label == "Model"]
+    assert model.value == "newest-learned-nothing"
+    assert any("did not learn" in w.value for w in at.warning)
+
+
 def test_admin_tables_have_human_columns_and_no_none(app, live):
     at = signed_in(app, live, "root")
     at.switch_page("views/admin.py").run()

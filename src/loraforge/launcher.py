@@ -93,9 +93,7 @@ def port_taken(host: str, port: int) -> bool:
     if port == 0:  # any free port: nothing to clash with
         return False
     try:
-        addresses = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror:
         return False  # an address that does not resolve: the server says so in its log
     for family, kind, protocol, _, address in addresses:

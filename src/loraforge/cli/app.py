@@ -64,8 +64,8 @@ class _Group(TyperGroup):
 EXIT_CODE_WORDS: dict[int, str] = {
     0: "success",
     1: "another failure (e.g. a service started by `up` stopped), or a bug",
-    2: "bad input: a data set, config, option or setting that cannot be used",
-    3: "not found: no such experiment, model or file",
+    2: "bad input: a missing or unusable data file, config, base model, option or setting",
+    3: "not found: no such experiment, job or data set",
     4: "forbidden: not yours to use",
     5: "training failed (e.g. out of memory)",
     6: "not signed in, or a wrong password",
@@ -323,7 +323,7 @@ def train(
         f"{mark} {result.experiment_id}: accuracy {final['accuracy']:.4f}, "
         f"macro-F1 {final['f1_macro']:.4f} "
         f"({train_stats['samples_per_second']:.1f} samples/s on {result.metrics['device']}, "
-        f"{result.metrics['precision']})"
+        f"{result.metrics['precision']}{_why_precision(loaded, result.metrics)})"
     )
     kept = ", ".join(
         f"{role}={c['checkpoint']}" for role, c in result.metrics["checkpoints"].items()
@@ -335,6 +335,15 @@ def train(
         from loraforge.cli import views
 
         views.quality_warning(console, quality)
+
+
+def _why_precision(config, metrics: dict) -> str:
+    """Why `precision: auto` chose fp32, which is slower: a user comparing machines asks."""
+    if config.training.precision == "auto" and metrics["precision"] == "fp32":
+        if metrics["device"] == "cpu":
+            return ": this CPU has no native bf16 (AVX-512 BF16 or AMX)"
+        return ": `auto` keeps fp32 on this device"
+    return ""
 
 
 @app.command("models")

@@ -224,8 +224,30 @@ def _id_headers(console: Console, ids: list[str], first_width: int) -> list[str]
     return [str(number) for number in range(1, len(ids) + 1)]
 
 
+# The comparison's metric keys (as in --json) as a person reads them, each with the
+# format that suits it: scores to 4 decimals, speeds to 1, counts whole with separators.
+METRIC_LABELS: dict[str, tuple[str, Callable[[Any], str]]] = {
+    "accuracy": ("accuracy", lambda v: f"{v:.4f}"),
+    "f1_macro": ("macro-F1", lambda v: f"{v:.4f}"),
+    "eval_loss": ("eval loss", lambda v: f"{v:.4f}"),
+    "train_loss": ("train loss", lambda v: f"{v:.4f}"),
+    "epochs": ("epochs", lambda v: f"{v:g}"),
+    "train_only_s": ("training time (s)", lambda v: f"{v:,.1f}"),
+    "samples_per_second": ("samples/s", lambda v: f"{v:,.1f}"),
+    "tokens_per_second": ("tokens/s", lambda v: f"{v:,.0f}"),
+    "trainable_params": ("trainable parameters", lambda v: f"{v:,}"),
+}
+
+
+def _metric_cell(key: str, value: Any) -> str:
+    if not isinstance(value, int | float) or key not in METRIC_LABELS:
+        return fmt(value)
+    return METRIC_LABELS[key][1](value)
+
+
 def comparison(console: Console, result: Comparison) -> None:
-    keys = [*result.facts, *result.config_differences, *result.metrics, "config"]
+    labels = {key: METRIC_LABELS.get(key, (key,))[0] for key in result.metrics}
+    keys = [*result.facts, *result.config_differences, *labels.values(), "config"]
     headers = _id_headers(console, list(result.ids), max(map(len, keys)))
     table = Table("", *headers, title="comparison", title_justify="left")
     for key, values in result.facts.items():
@@ -245,11 +267,12 @@ def comparison(console: Console, result: Comparison) -> None:
             and key in ("accuracy", "f1_macro", "samples_per_second", "tokens_per_second")
             else None
         )
+        cells = [_metric_cell(key, v) for v in values]
         table.add_row(
-            key,
+            labels[key],
             *(
-                (f"[bold green]{fmt(v)}[/bold green]" if v == best and best is not None else fmt(v))
-                for v in values
+                (f"[bold green]{cell}[/bold green]" if v == best and best is not None else cell)
+                for v, cell in zip(values, cells, strict=True)
             ),
         )
     console.print(table)

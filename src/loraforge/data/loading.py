@@ -252,7 +252,11 @@ def select_columns(
     missing = [name for name in (columns.text, columns.label) if name not in frame.columns]
     if missing:
         available = ", ".join(map(str, frame.columns)) or "(none)"
-        what = " and ".join(f"{name!r}" for name in missing)
+        what = (
+            f"column {missing[0]!r}"
+            if len(missing) == 1
+            else "columns " + " or ".join(f"{name!r}" for name in missing)
+        )
         separator = frame.attrs.get("separator")
         read_as = (
             f"; read with separator {separator_words(separator)}"
@@ -260,7 +264,7 @@ def select_columns(
             else ""
         )
         raise MissingColumns(
-            f"{source}: no column {what} (columns found: {available}{read_as})",
+            f"{source}: no {what} (columns found: {available}{read_as})",
             hint=columns_hint or COLUMNS_HINT,
             missing=missing,
             available=[str(c) for c in frame.columns],

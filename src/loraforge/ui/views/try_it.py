@@ -32,11 +32,20 @@ def described(experiment: dict) -> str:
     return " · ".join(words)
 
 
+def first_choice() -> int:
+    """The experiment asked for in the URL, else the newest whose model learned: one that
+    did not answers a constant guess whatever is typed. It stays in the list, marked."""
+    if asked in ids:
+        return ids.index(asked)
+    learned = (i for i, e in enumerate(ready) if not did_not_learn(experiment_quality(e)))
+    return next(learned, 0)
+
+
 by_id = {e["id"]: e for e in ready}
 experiment_id = st.selectbox(
     "Model",
     ids,
-    index=ids.index(asked) if asked in ids else 0,
+    index=first_choice(),
     format_func=lambda i: described(by_id[i]),
 )
 if did_not_learn(quality := experiment_quality(by_id[experiment_id])):
