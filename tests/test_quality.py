@@ -74,7 +74,8 @@ def test_train_says_loudly_when_the_model_learned_nothing(tiny_model_dir, env_se
     files = {"train": tmp_path / "train.csv", "eval": tmp_path / "eval.csv"}
     rows.to_csv(files["train"], index=False)
     rows.to_csv(files["eval"], index=False)
-    tree = tiny_config_tree(tiny_model_dir, files, epochs=1)
+    # logging_steps above the run's 3 steps: a loss is still logged (once an epoch).
+    tree = tiny_config_tree(tiny_model_dir, files, epochs=1, logging_steps=50)
     tree["experiment_name"] = "learned-nothing"
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(tree))
@@ -96,6 +97,7 @@ def test_train_says_loudly_when_the_model_learned_nothing(tiny_model_dir, env_se
     )
     metrics = json.loads((Path(experiment_id) / "metrics.json").read_text())
     assert metrics["quality"]["learned"] is False
+    assert metrics["history"][0]["train_loss"] is not None
     assert metrics["quality"]["majority_label"] == "negative"
     assert metrics["quality"]["hint"].startswith("Check the training data first")
     assert any("different label" in w for w in metrics["datasets"]["train"]["warnings"])

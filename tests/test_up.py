@@ -55,8 +55,29 @@ def test_up_serves_and_stops_on_ctrl_c(tmp_path):
     for chatter in ("Uvicorn running", "You can now view your Streamlit app", "celery@"):
         assert chatter not in printed
     logs = tmp_path / "state" / "logs"
-    assert "You can now view your Streamlit app" in (logs / "ui.log").read_text()
-    assert all((logs / f"{name}.log").is_file() for name in ("api", "worker"))
+    # The logs are JSON lines, no banners (Streamlit's, Celery's) or terminal colours.
+    assert "You can now view your Streamlit app" not in (logs / "ui.log").read_text()
+    for name in ("api", "worker"):
+        text = (logs / f"{name}.log").read_text()
+        assert "\x1b" not in text and "color_message" not in text, text
+        assert all(json.loads(line)["service"] == name for line in text.splitlines()), text
+    assert "superuser privileges" not in (logs / "worker.log").read_text() or os.geteuid() == 0
+
+    # A second `up` on the same ports refuses at once, naming them; the first answers on.
+    second = subprocess.run(
+        [str(LORAFORGE), "up", "--api-port", str(port), "--ui-port", str(ui_port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert "Ctrl-C" not in second.stdout and "http://" not in second.stdout
+    assert (
+        f"error: ports {port} and {ui_port} are already in use (another `loraforge up`?): "
+        "stop it or pass --api-port / --ui-port"
+    ) in second.stderr
+    assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
     token = httpx.post(
         f"http://127.0.0.1:{port}/login",
         data={"username": "admin", "password": "long enough password"},
@@ -83,8 +104,7 @@ def test_up_serves_and_stops_on_ctrl_c(tmp_path):
         httpx.get(f"http://127.0.0.1:{port}/health")
 
 
-@pytest.mark.slow
-def test_up_names_the_api_when_its_port_is_taken(tmp_path):
+def test_up_refuses_a_taken_port_before_starting_anything(tmp_path):
     env = {**os.environ, "LORAFORGE_DATA_DIR": str(tmp_path / "state")}
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -97,10 +117,13 @@ def test_up_names_the_api_when_its_port_is_taken(tmp_path):
             text=True,
             timeout=120,
         )
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "error: the API exited with code 3 while starting; the end of its log:" in done.stderr
-    assert "address already in use" in done.stderr
-    assert f"hint: The whole log: {tmp_path / 'state' / 'logs' / 'api.log'}" in done.stderr
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr == (
+        f"error: port {port} is already in use (another `loraforge up`?): "
+        "stop it or pass --api-port\n"
+    )
+    assert done.stdout == ""  # not even "starting …": nothing was started
+    assert not (tmp_path / "state" / "logs").exists()
 
 
 @pytest.mark.slow
@@ -137,11 +160,12 @@ def test_api_with_several_worker_processes_serves_and_logs_json(tmp_path):
     finally:
         os.killpg(api.pid, signal.SIGTERM)
         api.wait(timeout=30)
-    access = [
-        json.loads(line)
-        for line in api.stderr.read().splitlines()
-        if line.startswith("{") and '"http.request"' in line
-    ]
+    logged = api.stderr.read()
+    # JSON lines only: uvicorn's coloured copy of a message ("color_message") is dropped.
+    assert "color_message" not in logged and "\x1b" not in logged
+    lines = [json.loads(line) for line in logged.splitlines()]
+    assert any(line["msg"].startswith("Started server process [") for line in lines)
+    access = [line for line in lines if line.get("event") == "http.request"]
     assert access
     assert access[0]["msg"] == "GET /health 200"
     assert access[0]["service"] == "api"

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
+import time
 
 import httpx
 import pytest
-from services import free_port
+from services import answers, free_port
 from typer.testing import CliRunner
 
 from loraforge import launcher
@@ -129,6 +131,46 @@ def test_a_child_dying_while_starting_is_named_with_its_log(children, data_dir):
     assert "Ctrl-C stops everything" not in result.output  # no URLs for a failed start
     with pytest.raises(httpx.ConnectError):  # the API was stopped too
         httpx.get(f"http://127.0.0.1:{api_port}/health")
+
+
+def test_a_second_up_refuses_at_once_when_the_first_holds_the_ports(children, data_dir):
+    # The first `up` (here: its stand-ins) answers the health checks on both ports; a
+    # second one must not take those answers for its own children's and print the URLs.
+    api_port, ui_port = free_port(), free_port()
+    first = [
+        subprocess.Popen(launcher._command(role, "--port", str(port)))
+        for role, port in (("api", api_port), ("ui", ui_port))
+    ]
+    try:
+        for port in (api_port, ui_port):
+            deadline = time.monotonic() + 30
+            while not answers(port):
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        result = runner.invoke(
+            app, ["up", "--api-port", str(api_port), "--ui-port", str(ui_port)]
+        )
+        assert result.exit_code == 2, result.output
+        assert result.output == (
+            f"error: ports {api_port} and {ui_port} are already in use (another `loraforge "
+            "up`?): stop it or pass --api-port / --ui-port\n"
+        )
+        assert not (data_dir / "logs").exists()  # nothing was started
+        assert all(process.poll() is None for process in first)  # the first runs on
+    finally:
+        for process in first:
+            process.kill()
+            process.wait()
+
+
+def test_the_api_and_the_ui_cannot_share_a_port(children, data_dir):
+    port = free_port()
+    result = runner.invoke(app, ["up", "--api-port", str(port), "--ui-port", str(port)])
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        f"error: --api-port and --ui-port are the same port ({port}): each service needs "
+        "its own\n"
+    )
 
 
 def test_a_child_dying_later_is_named_and_the_rest_stopped(children, tmp_path):

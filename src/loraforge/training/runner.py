@@ -352,7 +352,8 @@ def _fine_tune(
         metric_for_best_model=metric_key,
         greater_is_better=True,
         logging_strategy="steps",
-        logging_steps=training.logging_steps,
+        # A run shorter than logging_steps would never show a loss: log at least once an epoch.
+        logging_steps=min(training.logging_steps, _steps_per_epoch(len(train_set), training)),
         train_sampling_strategy="group_by_length" if training.group_by_length else "random",
         bf16=precision == "bf16",
         fp16=precision == "fp16",
@@ -489,6 +490,11 @@ def _fine_tune(
             "the model did not learn: %s %s", " ".join(quality["problems"]), quality["hint"]
         )
     return metrics
+
+
+def _steps_per_epoch(rows: int, training) -> int:
+    per_step = training.batch_size * training.gradient_accumulation_steps
+    return max(1, -(-rows // per_step))
 
 
 def latest_checkpoint(checkpoints_dir: Path) -> Path | None:
