@@ -147,9 +147,7 @@ def test_a_second_up_refuses_at_once_when_the_first_holds_the_ports(children, da
             while not answers(port):
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
-        result = runner.invoke(
-            app, ["up", "--api-port", str(api_port), "--ui-port", str(ui_port)]
-        )
+        result = runner.invoke(app, ["up", "--api-port", str(api_port), "--ui-port", str(ui_port)])
         assert result.exit_code == 2, result.output
         assert result.output == (
             f"error: ports {api_port} and {ui_port} are already in use (another `loraforge "
@@ -168,8 +166,7 @@ def test_the_api_and_the_ui_cannot_share_a_port(children, data_dir):
     result = runner.invoke(app, ["up", "--api-port", str(port), "--ui-port", str(port)])
     assert result.exit_code == 2, result.output
     assert result.output == (
-        f"error: --api-port and --ui-port are the same port ({port}): each service needs "
-        "its own\n"
+        f"error: --api-port and --ui-port are the same port ({port}): each service needs its own\n"
     )
 
 

@@ -4,6 +4,8 @@ The children write to log files (``<data dir>/logs/api.log``, ``worker.log``, ``
 not to the terminal: uvicorn's, Celery's, Streamlit's and MLflow's banners and warnings
 would bury the one thing a person needs, the URLs, which are printed last, once the API
 and the UI answer their health checks. A child that dies is named, with its log's tail.
+A port already in use (often by another `up`) is refused before anything starts, so the
+health checks are only ever answered by our own children.
 """
 
 from __future__ import annotations
