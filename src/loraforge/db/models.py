@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -111,3 +122,65 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RegisteredModel(Base):
+    """A name under which experiments are registered as versions; shared by the team."""
+
+    __tablename__ = "registered_models"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Written by every registration and transition before anything else: the row lock it
+    # takes serialises concurrent changes to one model on SQLite and PostgreSQL alike.
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        UniqueConstraint("name", "version", name="uq_model_versions_name_version"),
+        # Exactly one Production version per model, enforced by the database itself so
+        # that no code path (or second API process) can leave two.
+        Index(
+            "ux_model_versions_one_production",
+            "name",
+            unique=True,
+            sqlite_where=text("stage = 'Production'"),
+            postgresql_where=text("stage = 'Production'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(ForeignKey("registered_models.name"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    experiment_id: Mapped[str] = mapped_column(ForeignKey("experiments.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(16))  # none | Staging | Production | Archived
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[dict[str, str]] = mapped_column(JSON)
+    # Frozen at registration: the experiment's numbers the promotion gate compares.
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ModelTransition(Base):
+    """Append-only history of a model: its registrations (from_stage None) and transitions."""
+
+    __tablename__ = "model_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    from_stage: Mapped[str | None] = mapped_column(String(16))
+    to_stage: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    actor_username: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    previous_production_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)

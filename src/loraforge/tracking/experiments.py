@@ -13,7 +13,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 
 from loraforge.db.engine import session_scope
-from loraforge.db.models import Experiment, Job
+from loraforge.db.models import Experiment, Job, ModelVersion
 from loraforge.db.records import FromRow
 from loraforge.errors import Conflict, NotFound
 from loraforge.jobs.state import QUEUED
@@ -218,6 +218,18 @@ def delete(
                 hint="Wait for it to finish or stop it with Ctrl-C. If its process is gone "
                 "(killed, machine restarted), delete it with `loraforge experiments delete "
                 f"{experiment_id} --force`.",
+            )
+        registered = session.scalars(
+            select(ModelVersion).where(ModelVersion.experiment_id == experiment_id)
+        ).first()
+        if registered is not None:
+            # A registered version is the team's record of what was (or is) served: its
+            # model must outlive any one person's clean-up.
+            raise Conflict(
+                f"experiment {experiment_id} is registered as model {registered.name} "
+                f"version {registered.version}",
+                hint="A registered model version keeps its experiment; archive the version "
+                "instead.",
             )
         record = ExperimentRecord.from_row(row)
         # The job that trained it has finished; its story ends with the experiment.
