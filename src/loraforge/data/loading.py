@@ -13,9 +13,10 @@ import csv
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -184,8 +185,9 @@ def _unparsable(path: Path, separator: str, problem: str) -> DatasetError:
     return DatasetError(f"{read_as}: {first_line}", hint=hint)
 
 
-def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
-    records = []
+def _jsonl_records(source: Path | str, text: str) -> Iterator[dict[str, Any]]:
+    """The objects of a JSONL text, one per non-blank line; a line that is not a JSON
+    object is refused with its number."""
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -193,13 +195,16 @@ def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DatasetError(
-                f"{path}: line {number} is not valid JSON ({exc.msg})",
+                f"{source}: line {number} is not valid JSON ({exc.msg})",
                 hint="JSONL holds one JSON object per line.",
             ) from None
         if not isinstance(record, dict):
-            raise DatasetError(f"{path}: line {number} is not a JSON object")
-        records.append(record)
-    return pd.DataFrame.from_records(records)
+            raise DatasetError(f"{source}: line {number} is not a JSON object")
+        yield record
+
+
+def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
+    return pd.DataFrame.from_records(list(_jsonl_records(path, text)))
 
 
 @dataclass(frozen=True)
@@ -326,18 +331,7 @@ def read_header(content: bytes, file_name: str) -> Header:
 def _jsonl_keys(file_name: str, text: str) -> list[str]:
     """The keys of the objects on the sample's lines, in order of first appearance."""
     keys: dict[str, None] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(
-                f"{file_name}: line {number} is not valid JSON ({exc.msg})",
-                hint="JSONL holds one JSON object per line.",
-            ) from None
-        if not isinstance(record, dict):
-            raise DatasetError(f"{file_name}: line {number} is not a JSON object")
+    for record in _jsonl_records(file_name, text):
         keys.update(dict.fromkeys(map(str, record)))
     return list(keys)
 
