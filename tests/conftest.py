@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from pathlib import Path
 
@@ -154,3 +155,21 @@ def add_dataset(session, *, owner_id: int, dataset_id: str = "d1") -> None:
             created_at=now(),
         )
     )
+
+
+UI_APP = str(Path(__file__).parents[1] / "src" / "loraforge" / "ui" / "app.py")
+
+
+@pytest.fixture
+def app(live, monkeypatch):
+    """The web UI in Streamlit's AppTest, pointed at the module's live API (its ``live``
+    fixture) through the setting `loraforge ui` uses."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("LORAFORGE_API_URL", live.url)
+    get_settings.cache_clear()
+    # The app sets up JSON logging for its process; this process is pytest's.
+    handlers = logging.getLogger().handlers[:]
+    yield lambda: AppTest.from_file(UI_APP, default_timeout=60)
+    logging.getLogger().handlers[:] = handlers
+    get_settings.cache_clear()

@@ -17,17 +17,15 @@ import uvicorn
 from conftest import make_texts
 from services import free_port
 from sqlalchemy.orm import sessionmaker
-from streamlit.testing.v1 import AppTest
 
 from loraforge.api.app import create_app
 from loraforge.auth import users
 from loraforge.db.engine import get_engine
 from loraforge.jobs import execution
 from loraforge.monitoring.logs import TaskIdFilter
-from loraforge.settings import Settings, get_settings
+from loraforge.settings import Settings
 from loraforge.ui.client import ApiClient
 
-APP = str(Path(__file__).parents[1] / "src" / "loraforge" / "ui" / "app.py")
 PASSWORD = "correct horse battery"
 pytestmark = pytest.mark.slow
 
@@ -97,18 +95,6 @@ def live(tmp_path_factory, tiny_model_dir):
     api.experiment_id = api.finished_experiment()
     yield api
     api.stop()
-
-
-@pytest.fixture
-def app(live, monkeypatch):
-    """The UI, pointed at the live API through its setting, as `loraforge ui` does."""
-    monkeypatch.setenv("LORAFORGE_API_URL", live.url)
-    get_settings.cache_clear()
-    # The app sets up JSON logging for its process; this process is pytest's.
-    handlers = logging.getLogger().handlers[:]
-    yield lambda: AppTest.from_file(APP, default_timeout=60)
-    logging.getLogger().handlers[:] = handlers
-    get_settings.cache_clear()
 
 
 def signed_in(app, live, user: str = "alice"):

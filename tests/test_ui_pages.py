@@ -9,16 +9,13 @@ one with that one field changed, so the rest of the page is real.
 from __future__ import annotations
 
 import copy
-import logging
 import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import make_texts
-from streamlit.testing.v1 import AppTest
-from test_ui import APP, LiveApi, signed_in, texts
+from test_ui import LiveApi, signed_in, texts
 
-from loraforge.settings import get_settings
 from loraforge.ui.client import ApiClient
 
 pytestmark = pytest.mark.slow
@@ -43,17 +40,6 @@ def live(tmp_path_factory, tiny_model_dir):
     api.experiment_id = api.finished_experiment()
     yield api
     api.stop()
-
-
-@pytest.fixture
-def app(live, monkeypatch):
-    """The UI pointed at the live API, as in tests/test_ui.py."""
-    monkeypatch.setenv("LORAFORGE_API_URL", live.url)
-    get_settings.cache_clear()
-    handlers = logging.getLogger().handlers[:]
-    yield lambda: AppTest.from_file(APP, default_timeout=60)
-    logging.getLogger().handlers[:] = handlers
-    get_settings.cache_clear()
 
 
 def patch_answers(monkeypatch, method: str, change) -> None:

@@ -9,15 +9,12 @@ that reads it (``session._browser_key``). The browser test does the same with Ch
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 from conftest import make_texts
 from streamlit.testing.v1 import AppTest
-from test_ui import APP, PASSWORD, LiveApi, signed_in, texts
+from test_ui import PASSWORD, LiveApi, signed_in, texts
 
 from loraforge.data.loading import COLUMNS_HINTS
-from loraforge.settings import get_settings
 from loraforge.ui import session
 from loraforge.ui.client import ApiError
 
@@ -33,16 +30,6 @@ def live(tmp_path_factory, tiny_model_dir):
     )
     yield api
     api.stop()
-
-
-@pytest.fixture
-def app(live, monkeypatch):
-    monkeypatch.setenv("LORAFORGE_API_URL", live.url)
-    get_settings.cache_clear()
-    handlers = logging.getLogger().handlers[:]
-    yield lambda: AppTest.from_file(APP, default_timeout=60)
-    logging.getLogger().handlers[:] = handlers
-    get_settings.cache_clear()
 
 
 @pytest.fixture
