@@ -154,6 +154,16 @@ DataFileArg = Annotated[
     Path, typer.Argument(metavar="FILE", help="A CSV, TSV, JSONL or Parquet file.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+HostOpt = Annotated[str, typer.Option(metavar="ADDRESS", help="Address to listen on.")]
+
+
+def _port(words: str) -> typer.models.OptionInfo:
+    return typer.Option(metavar="PORT", min=0, max=65535, help=words)
+
+
+PortOpt = Annotated[int, _port("Port to listen on.")]
+ApiPortOpt = Annotated[int, _port("Port of the API.")]
+UiPortOpt = Annotated[int, _port("Port of the web UI.")]
 
 
 def _json_default(value: object) -> str:
@@ -765,12 +775,8 @@ def users_create(
 
 @app.command("api")
 def api(
-    host: Annotated[
-        str, typer.Option(metavar="ADDRESS", help="Address to listen on.")
-    ] = "127.0.0.1",
-    port: Annotated[
-        int, typer.Option(metavar="PORT", min=0, max=65535, help="Port to listen on.")
-    ] = 8000,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
     workers: Annotated[
         int,
         typer.Option(
@@ -819,12 +825,8 @@ def worker(
 
 @app.command("ui")
 def ui(
-    port: Annotated[
-        int, typer.Option(metavar="PORT", min=0, max=65535, help="Port of the web UI.")
-    ] = 8501,
-    host: Annotated[
-        str, typer.Option(metavar="ADDRESS", help="Address to listen on.")
-    ] = "127.0.0.1",
+    port: UiPortOpt = 8501,
+    host: HostOpt = "127.0.0.1",
     api_url: Annotated[
         str | None,
         typer.Option(metavar="URL", help="The API the UI talks to; default LORAFORGE_API_URL."),
@@ -842,15 +844,9 @@ def ui(
 
 @app.command("up")
 def up(
-    api_port: Annotated[
-        int, typer.Option(metavar="PORT", min=0, max=65535, help="Port of the API.")
-    ] = 8000,
-    ui_port: Annotated[
-        int, typer.Option(metavar="PORT", min=0, max=65535, help="Port of the web UI.")
-    ] = 8501,
-    host: Annotated[
-        str, typer.Option(metavar="ADDRESS", help="Address to listen on.")
-    ] = "127.0.0.1",
+    api_port: ApiPortOpt = 8000,
+    ui_port: UiPortOpt = 8501,
+    host: HostOpt = "127.0.0.1",
 ) -> None:
     """Start the API, a worker and the web UI; Ctrl-C stops all.
 
