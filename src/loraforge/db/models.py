@@ -163,6 +163,13 @@ class ModelVersion(Base):
     tags: Mapped[dict[str, str]] = mapped_column(JSON)
     # Frozen at registration: the experiment's numbers the promotion gate compares.
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    task: Mapped[str | None] = mapped_column(String(64))
+    intended_use: Mapped[str | None] = mapped_column(Text)
+    limitations: Mapped[str | None] = mapped_column(Text)
+    # Unit vectors from the bundled MiniLM (registry/embeddings.py), computed once.
+    embedding: Mapped[list[float] | None] = mapped_column(JSON)
+    data_embedding: Mapped[list[float] | None] = mapped_column(JSON)
+    mlflow_version: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
