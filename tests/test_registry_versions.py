@@ -328,3 +328,11 @@ def test_a_registered_experiment_cannot_be_deleted(sqlite_url, people, tmp_path)
         experiments.delete(sqlite_url, "kept", tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     with session_scope(sqlite_url) as session:
         assert session.get(Experiment, "kept") is not None
+
+
+@pytest.mark.parametrize("name", ["search", "Recommend", "transition"])
+def test_route_names_are_reserved(name):
+    from loraforge.registry.versions import _check_name
+
+    with pytest.raises(InvalidRequest, match="reserved"):
+        _check_name(name)

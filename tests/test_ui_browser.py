@@ -1,8 +1,9 @@
 """The whole day in a real browser: Debian's headless Chromium, driven by Playwright,
 against `loraforge up` (API, worker and web UI as separate processes on the embedded
 defaults). Sign in, upload a data set, submit a tiny job, watch it succeed, open the
-experiment, predict. A screenshot of each page is saved under test-artifacts/screenshots/.
-Nothing the pages load may come from another host: the UI must work offline.
+experiment, predict, promote its registered version to Production. A screenshot of each
+page is saved under test-artifacts/screenshots/. Nothing the pages load may come from
+another host: the UI must work offline.
 """
 
 from __future__ import annotations
@@ -227,6 +228,26 @@ def test_a_new_user_goes_from_data_to_a_prediction_in_the_browser(
     expect(page.get_by_text("Final metrics")).to_be_visible()
     shot(page, "06-compare")
 
+    # The registry: register the first run, then promote it through Staging to Production
+    # with the buttons; the stage and the history follow.
+    registered = api.post(
+        "/models", json={"experiment_id": first["experiment_id"], "name": "browser-demo"}
+    )
+    assert registered.status_code == 201, registered.text
+    page.goto(f"{url}/models?name=browser-demo&version=1")
+    expect(page.get_by_role("heading", name="browser-demo v1")).to_be_visible()
+    stage = page.get_by_test_id("stMetric").filter(has_text="Stage").get_by_test_id("stMetricValue")
+    expect(stage).to_have_text("no stage")
+    page.get_by_label("Reason (kept in the history)", exact=True).fill("checked in the browser")
+    page.get_by_role("button", name="Promote to Staging").click()
+    expect(page.get_by_text("browser-demo v1: no stage → Staging.")).to_be_visible()
+    expect(stage).to_have_text("Staging")
+    page.get_by_role("button", name="Promote to Production").click()
+    expect(page.get_by_text("browser-demo v1: Staging → Production.")).to_be_visible()
+    expect(stage).to_have_text("Production")
+    expect(page.get_by_text("ada · v1: Staging → Production").first).to_be_visible()
+    shot(page, "06b-model-registry")
+
     page.get_by_role("link", name="Users and audit log").click()
     expect(page.get_by_role("heading", name="Users and audit log")).to_be_visible()
     shot(page, "07-admin-users")
@@ -234,7 +255,13 @@ def test_a_new_user_goes_from_data_to_a_prediction_in_the_browser(
     expect(page.get_by_label("Action", exact=True)).to_be_visible()
     shot(page, "08-admin-audit-log")
     names = ("01-sign-in", "02-new-job", "03-job-succeeded", "04-experiment", "05-prediction")
-    for name in (*names, "06-compare", "07-admin-users", "08-admin-audit-log"):
+    for name in (
+        *names,
+        "06-compare",
+        "06b-model-registry",
+        "07-admin-users",
+        "08-admin-audit-log",
+    ):
         assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000
     # The whole walk (icons, fonts, charts, favicon) came from this machine only.
     assert elsewhere == [], sorted(set(elsewhere))

@@ -33,9 +33,13 @@ def test_up_serves_and_stops_on_ctrl_c(tmp_path):
         check=True,
         capture_output=True,
     )
-    port, ui_port = free_port(), free_port()
+    port, ui_port, mlflow_port = free_port(), free_port(), free_port()
     up = subprocess.Popen(
-        [str(LORAFORGE), "up", "--api-port", str(port), "--ui-port", str(ui_port)],
+        [
+            str(LORAFORGE),
+            *("up", "--api-port", str(port), "--ui-port", str(ui_port)),
+            *("--mlflow-port", str(mlflow_port)),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -49,8 +53,13 @@ def test_up_serves_and_stops_on_ctrl_c(tmp_path):
         assert time.monotonic() < deadline, "".join(lines)
         lines.append(up.stdout.readline())
     assert any(f"http://127.0.0.1:{port}" in line for line in lines)
+    mlflow_url = f"http://127.0.0.1:{mlflow_port}"
+    assert any(f"MLflow   {mlflow_url}" in line for line in lines)
     # The URLs come once the UI answers too; the libraries' chatter is in the logs.
     assert httpx.get(f"http://127.0.0.1:{ui_port}/_stcore/health").status_code == 200
+    # The real MLflow UI, on our store; the API says where it is.
+    assert httpx.get(f"{mlflow_url}/health").status_code == 200
+    assert httpx.get(f"http://127.0.0.1:{port}/mlflow").json()["ui_url"] == mlflow_url
     printed = "".join(lines)
     for chatter in ("Uvicorn running", "You can now view your Streamlit app", "celery@"):
         assert chatter not in printed
@@ -65,7 +74,7 @@ def test_up_serves_and_stops_on_ctrl_c(tmp_path):
 
     # A second `up` on the same ports refuses at once, naming them; the first answers on.
     second = subprocess.run(
-        [str(LORAFORGE), "up", "--api-port", str(port), "--ui-port", str(ui_port)],
+        [str(LORAFORGE), "up", "--api-port", str(port), "--ui-port", str(ui_port), "--no-mlflow"],
         env=env,
         capture_output=True,
         text=True,
@@ -91,7 +100,7 @@ def test_up_serves_and_stops_on_ctrl_c(tmp_path):
     children = subprocess.run(
         ["pgrep", "-P", str(up.pid)], capture_output=True, text=True
     ).stdout.split()
-    assert len(children) == 3  # API, worker, web UI
+    assert len(children) == 4  # API, worker, web UI, MLflow UI
     os.kill(up.pid, signal.SIGINT)
     assert up.wait(timeout=30) == 0
     time.sleep(0.5)
@@ -111,7 +120,11 @@ def test_up_refuses_a_taken_port_before_starting_anything(tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         done = subprocess.run(
-            [str(LORAFORGE), "up", "--api-port", str(port), "--ui-port", str(free_port())],
+            [
+                str(LORAFORGE),
+                *("up", "--api-port", str(port), "--ui-port", str(free_port())),
+                *("--mlflow-port", str(free_port())),
+            ],
             env=env,
             capture_output=True,
             text=True,

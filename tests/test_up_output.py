@@ -46,9 +46,10 @@ sys.exit(3)
 
 @pytest.fixture
 def children(monkeypatch):
-    """Replace the API, worker and UI commands; ``behaviour[role]`` picks each one's script:
-    "serve" (answers health checks until stopped) or a number of seconds before it dies."""
-    behaviour = {"api": "serve", "worker": 600, "ui": "serve"}
+    """Replace the API, worker, UI and MLflow UI commands; ``behaviour[role]`` picks each
+    one's script: "serve" (answers health checks until stopped) or a number of seconds
+    before it dies."""
+    behaviour = {"api": "serve", "worker": 600, "ui": "serve", "mlflow": "serve"}
 
     def command(role: str, *args: str) -> list[str]:
         port = args[args.index("--port") + 1] if "--port" in args else "0"
@@ -61,6 +62,9 @@ def children(monkeypatch):
         return [sys.executable, "-c", script]
 
     monkeypatch.setattr(launcher, "_command", command)
+    monkeypatch.setattr(
+        launcher, "mlflow_command", lambda *, host, ui: command("mlflow", "--port", str(ui.port))
+    )
     return behaviour
 
 
@@ -119,7 +123,10 @@ def test_a_child_dying_while_starting_is_named_with_its_log(children, data_dir):
     logs.mkdir(parents=True)
     (logs / "ui.log").write_text("a line from an earlier run\n")
     api_port = free_port()
-    result = runner.invoke(app, ["up", "--api-port", str(api_port), "--ui-port", str(free_port())])
+    result = runner.invoke(
+        app,
+        ["up", "--api-port", str(api_port), "--ui-port", str(free_port()), "--no-mlflow"],
+    )
     assert result.exit_code == 1, result.output
     assert "error: the web UI exited with code 3 while starting; the end of its log:\n" in (
         result.output
@@ -147,7 +154,13 @@ def test_a_second_up_refuses_at_once_when_the_first_holds_the_ports(children, da
             while not answers(port):
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
-        result = runner.invoke(app, ["up", "--api-port", str(api_port), "--ui-port", str(ui_port)])
+        result = runner.invoke(
+            app,
+            [
+                *("up", "--api-port", str(api_port), "--ui-port", str(ui_port)),
+                *("--mlflow-port", str(free_port())),
+            ],
+        )
         assert result.exit_code == 2, result.output
         assert result.output == (
             f"error: ports {api_port} and {ui_port} are already in use (another `loraforge "
@@ -163,11 +176,86 @@ def test_a_second_up_refuses_at_once_when_the_first_holds_the_ports(children, da
 
 def test_the_api_and_the_ui_cannot_share_a_port(children, data_dir):
     port = free_port()
-    result = runner.invoke(app, ["up", "--api-port", str(port), "--ui-port", str(port)])
+    result = runner.invoke(
+        app,
+        ["up", "--api-port", str(port), "--ui-port", str(port), "--mlflow-port", str(free_port())],
+    )
     assert result.exit_code == 2, result.output
     assert result.output == (
         f"error: --api-port and --ui-port are the same port ({port}): each service needs its own\n"
     )
+
+
+def test_the_mlflow_ui_starts_with_the_rest_and_is_announced(children, data_dir):
+    lines: list[str] = []
+    api_port, ui_port, mlflow_port = free_port(), free_port(), free_port()
+    logs = data_dir / "logs"
+    started: list[list[str]] = []
+    real_start = launcher.Child.start
+
+    def start(child):
+        started.append([child.title, (child.env or {}).get("LORAFORGE_MLFLOW_UI_URL")])
+        real_start(child)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(launcher.Child, "start", start)
+        code = launcher.run_all(
+            host="127.0.0.1",
+            api_port=api_port,
+            ui_port=ui_port,
+            broker="embedded",
+            log_dir=logs,
+            announce=stop_when_ready(lines),
+            mlflow=launcher.MlflowUi(
+                port=mlflow_port, backend_store_uri="sqlite:///x.db", artifact_root=data_dir
+            ),
+        )
+    assert code == 0
+    mlflow_url = f"http://127.0.0.1:{mlflow_port}"
+    assert lines[0].startswith("starting the API, a worker, the web UI and the MLflow UI")
+    assert f"  MLflow   {mlflow_url}" in lines
+    assert any(line.endswith(str(logs / "mlflow.log")) for line in lines if "logs " in line)
+    assert "BANNER mlflow" in (logs / "mlflow.log").read_text()
+    # The API learns where the MLflow UI is (GET /mlflow hands it out).
+    assert ["the API", mlflow_url] in started
+    with pytest.raises(httpx.ConnectError):  # stopped with the rest
+        httpx.get(f"{mlflow_url}/health")
+
+
+def test_a_taken_mlflow_port_is_refused_naming_its_option(children, data_dir):
+    api_port = free_port()
+    result = runner.invoke(
+        app,
+        [
+            *("up", "--api-port", str(api_port), "--ui-port", str(free_port())),
+            *("--mlflow-port", str(api_port)),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert "--api-port and --mlflow-port are the same port" in result.output
+
+
+def test_the_mlflow_command_serves_our_stores(tmp_path):
+    command = launcher.mlflow_command(
+        host="127.0.0.1",
+        ui=launcher.MlflowUi(
+            port=5123, backend_store_uri="sqlite:////srv/mlflow.db", artifact_root=tmp_path
+        ),
+    )
+    assert command[command.index("server") + 1 :] == [
+        "--backend-store-uri",
+        "sqlite:////srv/mlflow.db",
+        "--default-artifact-root",
+        str(tmp_path),
+        "--artifacts-destination",
+        str(tmp_path),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "5123",
+        "--workers",
+        "1",
+    ]
 
 
 def test_a_child_dying_later_is_named_and_the_rest_stopped(children, tmp_path):

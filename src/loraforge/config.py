@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loraforge.errors import ConfigError
 from loraforge.field_errors import describe_pattern, field_problems
@@ -21,6 +21,12 @@ EXPERIMENT_NAME_PATTERN = describe_pattern(
     r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
     "letters, digits, `.`, `_`, `-` (starting with a letter or digit); at most 64 characters",
 )
+
+# A registered model's name; registry/versions.py checks names against the same pattern.
+MODEL_NAME_RULE = "letters, digits, `.`, `_`, `-`; at most 64 characters"
+MODEL_NAME_PATTERN = describe_pattern(r"^[A-Za-z0-9._-]{1,64}$", MODEL_NAME_RULE)
+# Names that are routes under /models: a model called "search" could never be read.
+RESERVED_MODEL_NAMES = frozenset({"search", "recommend", "transition"})
 
 
 class _Section(BaseModel):
@@ -133,12 +139,48 @@ class TrainingSection(_Section):
     logging_steps: int = Field(default=10, ge=1)
 
 
+class RegistrySection(_Section):
+    """Register the run's model at the end of a successful run (as the run's owner)."""
+
+    register_as: str | None = Field(
+        default=None,
+        pattern=MODEL_NAME_PATTERN,
+        description="Model name to register the run under (a new version each run); "
+        "null: not registered.",
+    )
+    description: str | None = Field(default=None, max_length=4000)
+    tags: dict[str, str] = Field(default_factory=dict, max_length=32)
+    task: str | None = Field(
+        default=None, min_length=1, max_length=64, description='What the model does: "sentiment".'
+    )
+
+    @field_validator("register_as")
+    @classmethod
+    def _not_reserved(cls, name: str | None) -> str | None:
+        if name and name.lower() in RESERVED_MODEL_NAMES:
+            raise ValueError("is reserved (an API route): pick another name")
+        return name
+
+    @model_validator(mode="after")
+    def _registrable(self) -> RegistrySection:
+        # The limits registry/versions.py applies at registration: refused here, before a
+        # run trains for an hour and then cannot be registered.
+        for key, value in self.tags.items():
+            if not key or len(key) > 64 or len(value) > 256:
+                raise ValueError(
+                    f"registry.tags: {key[:64]!r} is too long or empty (keys 1-64 characters, "
+                    "values at most 256)"
+                )
+        return self
+
+
 class TrainConfig(_Section):
     experiment_name: str = Field(pattern=EXPERIMENT_NAME_PATTERN)
     model: ModelSection = ModelSection()
     data: DataSection
     lora: LoraSection = LoraSection()
     training: TrainingSection = TrainingSection()
+    registry: RegistrySection = RegistrySection()
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

@@ -66,6 +66,10 @@ class InvalidRequest(LoraforgeError):
     """A request that is well-formed but not acceptable (e.g. an unsafe file name)."""
 
 
+class Unavailable(LoraforgeError):
+    """A service we depend on (e.g. the MLflow store) cannot be reached; nothing was changed."""
+
+
 EXIT_CODES: dict[type[LoraforgeError], int] = {
     DatasetError: 2,
     ConfigError: 2,
@@ -78,6 +82,7 @@ EXIT_CODES: dict[type[LoraforgeError], int] = {
     TooManyRequests: 8,
     PayloadTooLarge: 2,
     InvalidRequest: 2,
+    Unavailable: 9,
 }
 
 

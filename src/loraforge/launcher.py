@@ -1,6 +1,8 @@
-"""`loraforge up`: the API, a worker and the web UI as child processes, stopped together.
+"""`loraforge up`: the API, a worker, the web UI and the MLflow UI as child processes,
+stopped together.
 
-The children write to log files (``<data dir>/logs/api.log``, ``worker.log``, ``ui.log``),
+The children write to log files (``<data dir>/logs/api.log``, ``worker.log``, ``ui.log``,
+``mlflow.log``),
 not to the terminal: uvicorn's, Celery's, Streamlit's and MLflow's banners and warnings
 would bury the one thing a person needs, the URLs, which are printed last, once the API
 and the UI answer their health checks. A child that dies is named, with its log's tail.
@@ -11,6 +13,7 @@ health checks are only ever answered by our own children.
 from __future__ import annotations
 
 import errno
+import os
 import signal
 import socket
 import subprocess
@@ -44,6 +47,7 @@ class Child:
     command: list[str]
     log_path: Path
     health_url: str | None = None  # answered with 200 once it serves; None: being alive is all
+    env: dict[str, str] | None = None  # None: this process's environment
     process: subprocess.Popen | None = None
     log_offset: int = 0  # where this run's output starts in the (appended) log
     _log: IO[bytes] | None = field(default=None, repr=False)
@@ -53,7 +57,11 @@ class Child:
         self._log = self.log_path.open("ab")
         self.log_offset = self._log.tell()
         self.process = subprocess.Popen(
-            self.command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
+            self.command,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
         )
 
     def exited(self) -> bool:
@@ -114,12 +122,13 @@ def check_ports_free(host: str, ports: dict[str, int]) -> None:
     (often another `loraforge up`) would answer our health checks, the URLs would be
     printed as if all were well, and only then would our own server die on the port.
     ``ports`` maps an option's name ("api" for --api-port) to its port."""
-    chosen = [port for port in ports.values() if port]
-    if len(set(chosen)) < len(chosen):
-        raise InvalidRequest(
-            f"{' and '.join(f'--{name}-port' for name in ports)} are the same port "
-            f"({chosen[0]}): each service needs its own"
-        )
+    for port in [p for p in dict.fromkeys(ports.values()) if p]:
+        sharing = [name for name, chosen in ports.items() if chosen == port]
+        if len(sharing) > 1:
+            raise InvalidRequest(
+                f"{' and '.join(f'--{name}-port' for name in sharing)} are the same port "
+                f"({port}): each service needs its own"
+            )
     taken = {name: port for name, port in ports.items() if port_taken(host, port)}
     if not taken:
         return
@@ -192,6 +201,40 @@ def ui_command(*, host: str, port: int, api_url: str | None) -> tuple[str, list[
     return sys.executable, argv, environment
 
 
+@dataclass(frozen=True)
+class MlflowUi:
+    """The real MLflow UI (``mlflow server``) on loraforge's own stores."""
+
+    port: int
+    backend_store_uri: str  # the resolved tracking URI: the store our runs are in
+    artifact_root: Path
+
+
+def mlflow_command(*, host: str, ui: MlflowUi) -> list[str]:
+    """``mlflow server`` serving our tracking store and artifacts."""
+    script = Path(sys.executable).with_name("mlflow")
+    program = [str(script)] if script.is_file() else [sys.executable, "-m", "mlflow"]
+    return [
+        *program,
+        "server",
+        "--backend-store-uri",
+        ui.backend_store_uri,
+        # Our experiments name their artifact folder themselves (tracking/mlflow_bridge);
+        # these cover any experiment created in MLflow's own UI, in the same place.
+        "--default-artifact-root",
+        str(ui.artifact_root),
+        "--artifacts-destination",
+        str(ui.artifact_root),
+        "--host",
+        host,
+        "--port",
+        str(ui.port),
+        # One process is plenty for one team browsing runs; the default is 4.
+        "--workers",
+        "1",
+    ]
+
+
 def run_all(
     *,
     host: str,
@@ -200,27 +243,49 @@ def run_all(
     broker: str,
     log_dir: Path,
     announce: Callable[[str], None],
+    mlflow: MlflowUi | None = None,
 ) -> int:
     """Start everything, announce the URLs once all answer, wait; Ctrl-C or SIGTERM stops
-    all of it. A child that dies (while starting or later) is named with its log's tail."""
-    check_ports_free(host, {"api": api_port, "ui": ui_port})
+    all of it. A child that dies (while starting or later) is named with its log's tail.
+    ``mlflow``: also start the MLflow UI there (None: not)."""
+    ports = {"api": api_port, "ui": ui_port}
+    if mlflow is not None:
+        ports["mlflow"] = mlflow.port
+    check_ports_free(host, ports)
     api_url = f"http://{host}:{api_port}"
     ui_url = f"http://{host}:{ui_port}"
+    mlflow_url = f"http://{host}:{mlflow.port}" if mlflow is not None else None
+    # The API hands the MLflow UI's address to clients (GET /mlflow): the one started here.
+    env = {**os.environ, "LORAFORGE_MLFLOW_UI_URL": mlflow_url} if mlflow_url else None
     children = [
         Child(
             "the API",
             _command("api", "--host", host, "--port", str(api_port)),
             log_dir / "api.log",
             health_url=f"{api_url}/health",
+            env=env,
         ),
-        Child("the worker", _command("worker"), log_dir / "worker.log"),
+        Child("the worker", _command("worker"), log_dir / "worker.log", env=env),
         Child(
             "the web UI",
             _command("ui", "--host", host, "--port", str(ui_port), "--api-url", api_url),
             log_dir / "ui.log",
             health_url=f"{ui_url}/_stcore/health",
+            env=env,
         ),
     ]
+    if mlflow is not None:
+        children.append(
+            Child(
+                "the MLflow UI",
+                mlflow_command(host=host, ui=mlflow),
+                log_dir / "mlflow.log",
+                health_url=f"{mlflow_url}/health",
+                # Its job runner (a Huey pool of 10 for GenAI scorers) has nothing to do
+                # for us: the UI alone starts faster and holds less memory.
+                env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+            )
+        )
     stopping = {"now": False}
 
     def request_stop(_signum, _frame) -> None:
@@ -229,13 +294,20 @@ def run_all(
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     code = 0
     try:
-        announce(f"starting the API, a worker and the web UI (logs in {log_dir}) …")
+        started = (
+            "the API, a worker, the web UI and the MLflow UI"
+            if mlflow
+            else ("the API, a worker and the web UI")
+        )
+        announce(f"starting {started} (logs in {log_dir}) …")
         for child in children:
             child.start()
         if wait_until_healthy(children, should_stop=lambda: stopping["now"]):
             announce("")
             announce(f"  web UI   {ui_url}")
             announce(f"  API      {api_url}   (docs: {api_url}/docs)")
+            if mlflow_url:
+                announce(f"  MLflow   {mlflow_url}")
             announce(f"  worker   1, broker: {broker}")
             announce(f"  logs     {' '.join(str(c.log_path) for c in children)}")
             announce("")

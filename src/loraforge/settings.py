@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         default=None,
         description="Any MLflow tracking URI; default: SQLite store data_dir/mlflow.db.",
     )
+    mlflow_ui_url: str = Field(
+        default="http://127.0.0.1:5000",
+        pattern=r"^https?://\S+$",
+        description="Where people open the MLflow UI (`loraforge up` starts it there); "
+        "the API hands it out at GET /mlflow and links runs to it.",
+    )
     mlflow_artifact_root: Path | None = Field(
         default=None,
         description="Where MLflow puts artifacts of experiments it creates; default data_dir/mlartifacts.",

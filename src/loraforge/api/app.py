@@ -13,6 +13,7 @@ from loraforge.api.limits import BodyLimitMiddleware
 from loraforge.api.routers import (
     audit,
     auth,
+    base_models,
     datasets,
     experiments,
     health,
@@ -22,6 +23,23 @@ from loraforge.api.routers import (
 )
 from loraforge.db.engine import get_engine
 from loraforge.settings import Settings, get_settings
+
+# The groups of /docs, in the order a newcomer meets them, each said in words.
+TAGS = {
+    "auth": "Sign in with a username and password; get a bearer token. Audited.",
+    "users": "Admins create, list, disable and re-role users; anyone sees themselves.",
+    "datasets": "Upload data sets (validated, versioned, stored), list, analyse, delete.",
+    "base models": "The catalog of base models a training config can name.",
+    "jobs": "Submit training jobs, watch their progress, cancel them.",
+    "experiments": "Training runs (yours; an admin: all): metrics, their MLflow runs, "
+    "deletion, and predictions from an experiment or a registered model.",
+    "model registry": "The team's registered models: versions, stages (Staging, "
+    "Production, Archived) with roles and a promotion gate, history, model cards, "
+    "search and recommendation. Every signed-in user can read and predict with them.",
+    "mlflow": "Where the MLflow UI is. Public.",
+    "audit": "The audit log, for admins.",
+    "operations": "Liveness and Prometheus metrics. Public.",
+}
 
 
 def create_service_app() -> FastAPI:
@@ -46,12 +64,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="loraforge",
         version=__version__,
-        description="Self-hosted LoRA fine-tuning: data sets, jobs, experiments, predictions.\n\n"
+        description="Self-hosted LoRA fine-tuning: data sets, jobs, experiments, a model "
+        "registry shared by the team, predictions.\n\n"
         "Every error answers one JSON shape, `ErrorBody`: `detail` (what went wrong, one "
         "line), `hint` (how to fix it, or null) and `errors` (for invalid input, one entry "
         "per field: `field`, `message`, `location`; otherwise empty).",
         # Any route may fail unexpectedly; that answer has the same shape too.
         responses=errors.error_responses(500),
+        openapi_tags=[{"name": name, "description": words} for name, words in TAGS.items()],
         # Served by docs.install from the package's own files, not from a CDN.
         docs_url=None,
         redoc_url=None,
@@ -70,7 +90,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         datasets.router,
         jobs.router,
         experiments.router,
+        experiments.public_router,
         models.router,
+        base_models.router,
         audit.router,
         health.router,
     ):

@@ -33,6 +33,7 @@ from loraforge.errors import (
     TooManyRequests,
     TrainingError,
     Unauthorized,
+    Unavailable,
 )
 from loraforge.field_errors import FieldProblem, field_problems
 from loraforge.field_errors import summary as problems_summary
@@ -53,6 +54,7 @@ STATUS: dict[type[LoraforgeError], int] = {
     ConfigError: 422,
     TooManyRequests: 429,
     TrainingError: 500,
+    Unavailable: 503,
 }
 
 
@@ -203,6 +205,7 @@ ERROR_DESCRIPTIONS = {
     422: "Invalid input: `errors` lists each field and what is wrong with it.",
     429: "Too many attempts; wait and try again.",
     500: "An unexpected error; the server's log has the details.",
+    503: "A store the server depends on (MLflow) cannot be reached; nothing was changed.",
 }
 
 

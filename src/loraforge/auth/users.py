@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,7 +22,7 @@ USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
 
 @dataclass(frozen=True)
 class UserRecord(FromRow):
-    id: int
+    id: int | None  # None only for the machine's operator (``local_operator``)
     username: str
     role: str
     is_active: bool
@@ -29,6 +31,29 @@ class UserRecord(FromRow):
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+
+LOCAL_OPERATOR_PREFIX = "cli:"
+
+
+def local_operator() -> UserRecord:
+    """Whoever runs the CLI on this machine, acting on the stores directly.
+
+    They can read and write the database and the results folders anyway, so the CLI acts as
+    an admin; ``id`` None keeps it out of the users table (a version registered so has no
+    owner row), and the name ``cli:<os user>`` tells the audit log and the history who it was.
+    """
+    try:
+        name = getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        name = f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+    return UserRecord(
+        id=None,
+        username=(LOCAL_OPERATOR_PREFIX + name)[:64],  # the width of every username column
+        role="admin",
+        is_active=True,
+        created_at=datetime.now(UTC),
+    )
 
 
 def create_user(

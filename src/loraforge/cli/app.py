@@ -65,12 +65,13 @@ EXIT_CODE_WORDS: dict[int, str] = {
     0: "success",
     1: "another failure (e.g. a service started by `up` stopped), or a bug",
     2: "bad input: a missing or unusable data file, config, base model, option or setting",
-    3: "not found: no such experiment, job or data set",
+    3: "not found: no such experiment, job, data set or registered model",
     4: "forbidden: not yours to use",
     5: "training failed (e.g. out of memory)",
     6: "not signed in, or a wrong password",
     7: "conflict with the current state (e.g. a name that is taken)",
     8: "too many attempts; wait and try again",
+    9: "unavailable: a store it needs (MLflow) cannot be reached; nothing was changed",
     130: "interrupted (Ctrl-C) or cancelled",
 }
 
@@ -164,6 +165,7 @@ def _port(words: str) -> typer.models.OptionInfo:
 PortOpt = Annotated[int, _port("Port to listen on.")]
 ApiPortOpt = Annotated[int, _port("Port of the API.")]
 UiPortOpt = Annotated[int, _port("Port of the web UI.")]
+MlflowPortOpt = Annotated[int, _port("Port of the MLflow UI.")]
 
 
 def _json_default(value: object) -> str:
@@ -345,6 +347,33 @@ def train(
         from loraforge.cli import views
 
         views.quality_warning(console, quality)
+    if loaded.registry.register_as:
+        _register_after_training(loaded, result.experiment_id)
+
+
+def _register_after_training(config, experiment_id: str) -> None:
+    """`registry.register_as` in the config: the run becomes the model's next version.
+    A refusal is a warning, not a failed run: the experiment is kept and can be
+    registered by hand once the cause is fixed."""
+    from loraforge.auth.users import local_operator
+    from loraforge.registry import service
+    from loraforge.settings import get_settings
+
+    try:
+        info = service.register_from_config(get_settings(), experiment_id, config, local_operator())
+    except LoraforgeError as error:
+        errors.print(
+            f"[yellow]warning:[/yellow] not registered as {escape(config.registry.register_as)}: "
+            f"{escape(error.message)}",
+            highlight=False,
+        )
+        if error.hint:
+            errors.print(f"[dim]hint:[/dim] {escape(error.hint)}", highlight=False)
+        return
+    if info is not None:
+        console.print(
+            f"  registered  {escape(info.reference)} (stage {info.stage})", highlight=False
+        )
 
 
 def _why_precision(config, metrics: dict) -> str:
@@ -644,8 +673,19 @@ def predict(
         list[str] | None, typer.Argument(metavar="TEXT", help="Texts to classify.")
     ] = None,
     experiment: Annotated[
-        str, typer.Option("--experiment", "-e", metavar="ID", help="An id, or 'latest'.")
-    ] = "latest",
+        str | None,
+        typer.Option("--experiment", "-e", metavar="ID", help="An id, or 'latest' (the default)."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            metavar="NAME@STAGE|NAME:N",
+            help="A registered model version instead of an experiment: NAME@production, "
+            "NAME@staging (its newest Staging version) or NAME:3.",
+        ),
+    ] = None,
     file: Annotated[
         Path | None,
         typer.Option(
@@ -658,7 +698,8 @@ def predict(
         ),
     ] = None,
 ) -> None:
-    """Classify texts with a fine-tuned experiment; one JSON line per text, in order.
+    """Classify texts with a fine-tuned experiment or a registered model version; one
+    JSON line per text, in order.
 
     Each answer echoes its "text" (and its "line" for --file input) beside its "label".
     """
@@ -667,24 +708,12 @@ def predict(
         items += _read_lines(file)  # before anything heavy: a missing file fails at once
     if not items:
         raise typer.BadParameter("give texts as arguments or with --file")
-    from loraforge.tracking.experiments import SUCCEEDED, get
+    if experiment is not None and model is not None:
+        raise typer.BadParameter("give --experiment or --model, not both")
+    from loraforge.inference.predictor import Predictor
 
-    record = get(_db_url(), experiment)
-    if record.status != SUCCEEDED:
-        raise DatasetError(
-            f"experiment {record.id} has status {record.status}; only a succeeded one has a model"
-        )
-    if record.learned is False:
-        # Answers still come (they help see what the model does), but not silently.
-        errors.print(
-            f"[yellow]warning:[/yellow] {escape(record.id)}'s model did not learn: "
-            "its answers are no better than always the most common label "
-            f"(`loraforge experiments show {escape(record.id)}` says why).",
-            highlight=False,
-        )
-    from loraforge.inference.predictor import Predictor, final_model_dir
-
-    predictor = Predictor(final_model_dir(Path(record.results_dir)))
+    model_dir = _registered_model_dir(model) if model else _experiment_model_dir(experiment)
+    predictor = Predictor(model_dir)
     answers = iter(predictor.predict([text.strip() for _, text in items if text.strip()]))
     for line, text in items:
         answer: dict[str, object] = {} if line is None else {"line": line}
@@ -701,6 +730,38 @@ def predict(
                 error=BLANK_LINE if line is not None else "blank text: nothing to classify",
             )
         typer.echo(_json_line(answer))
+
+
+def _experiment_model_dir(experiment: str | None) -> Path:
+    from loraforge.inference.predictor import final_model_dir
+    from loraforge.tracking.experiments import SUCCEEDED, get
+
+    record = get(_db_url(), experiment or "latest")
+    if record.status != SUCCEEDED:
+        raise DatasetError(
+            f"experiment {record.id} has status {record.status}; only a succeeded one has a model"
+        )
+    if record.learned is False:
+        # Answers still come (they help see what the model does), but not silently.
+        errors.print(
+            f"[yellow]warning:[/yellow] {escape(record.id)}'s model did not learn: "
+            "its answers are no better than always the most common label "
+            f"(`loraforge experiments show {escape(record.id)}` says why).",
+            highlight=False,
+        )
+    return final_model_dir(Path(record.results_dir))
+
+
+def _registered_model_dir(reference: str) -> Path:
+    """The adapter folder of a registry reference (NAME@production, NAME@staging, NAME:3)."""
+    from loraforge.errors import NotFound
+    from loraforge.registry import service
+    from loraforge.settings import get_settings
+
+    found = service.resolve_reference(get_settings(), reference)
+    if found.model_dir is None:
+        raise NotFound(f"{found.reference} has no model files")
+    return found.model_dir
 
 
 def _json_line(value: object) -> str:
@@ -846,19 +907,43 @@ def ui(
 def up(
     api_port: ApiPortOpt = 8000,
     ui_port: UiPortOpt = 8501,
+    mlflow_port: MlflowPortOpt = 5000,
+    no_mlflow: Annotated[
+        bool, typer.Option("--no-mlflow", help="Do not start the MLflow UI.")
+    ] = False,
     host: HostOpt = "127.0.0.1",
 ) -> None:
-    """Start the API, a worker and the web UI; Ctrl-C stops all.
+    """Start the API, a worker, the web UI and the MLflow UI; Ctrl-C stops all.
 
-    Their output goes to <data dir>/logs/ (api.log, worker.log, ui.log), not the terminal.
+    Their output goes to <data dir>/logs/ (api.log, worker.log, ui.log, mlflow.log), not
+    the terminal. The MLflow UI (`mlflow server`) serves loraforge's own tracking store
+    and artifacts; it is not started when the tracking URI is already an MLflow server.
 
-    The URLs are printed once the API and the UI answer.
+    The URLs are printed once all of them answer.
     """
-    from loraforge.launcher import run_all
+    from loraforge.launcher import MlflowUi, run_all
     from loraforge.settings import get_settings
 
     settings = get_settings()
     broker = settings.broker_url or f"embedded (files under {settings.resolved_broker_dir()})"
+    tracking_uri = settings.resolved_mlflow_tracking_uri()
+    mlflow = None
+    if no_mlflow:
+        pass
+    elif tracking_uri.startswith(("http://", "https://")):
+        # A tracking server already is an MLflow UI; a second one on it would only confuse.
+        console.print(
+            "MLflow UI not started: LORAFORGE_MLFLOW_TRACKING_URI is an MLflow server "
+            "already (its own UI)",
+            markup=False,
+            highlight=False,
+        )
+    else:
+        mlflow = MlflowUi(
+            port=mlflow_port,
+            backend_store_uri=tracking_uri,
+            artifact_root=settings.resolved_mlflow_artifact_root(),
+        )
     code = run_all(
         host=host,
         api_port=api_port,
@@ -867,5 +952,12 @@ def up(
         log_dir=settings.resolved_data_dir() / "logs",
         # Plain text: a log's tail may hold brackets that rich would read as markup.
         announce=lambda text: console.print(text, markup=False, highlight=False),
+        mlflow=mlflow,
     )
     raise typer.Exit(code)
+
+
+# Last: the registry's commands share this module's console and helpers.
+from loraforge.cli.registry import registry_app  # noqa: E402
+
+app.add_typer(registry_app, name="registry")

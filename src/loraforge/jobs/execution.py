@@ -7,12 +7,13 @@ import os
 import re
 import socket
 import threading
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from loraforge.data import store
 from loraforge.db.engine import session_factory
-from loraforge.errors import Cancelled, ConfigError, DatasetError, NotFound
+from loraforge.errors import Cancelled, ConfigError, DatasetError, LoraforgeError, NotFound
 from loraforge.jobs import state
 from loraforge.jobs.progress import JobProgress
 from loraforge.jobs.service import training_config
@@ -117,8 +118,13 @@ def _execute(job_id: str, *, settings: Settings) -> None:
                 owner_id=job.owner_id,
                 should_stop=progress.should_stop,
             )
+            registration = register_model(session, settings, job, config, result)
             beat.stop()
-            progress.done(final=result.metrics["final"], quality=result.metrics["quality"])
+            progress.done(
+                final=result.metrics["final"],
+                quality=result.metrics["quality"],
+                **({"registry": registration} if registration else {}),
+            )
             state.finish(
                 session, job_id, worker=worker, status=state.SUCCEEDED, progress=progress.snapshot()
             )
@@ -143,6 +149,47 @@ def _execute(job_id: str, *, settings: Settings) -> None:
                 enqueue(settings, job_id, countdown=settings.job_retry_backoff_s * job.attempts)
         finally:
             beat.stop()
+
+
+def register_model(
+    session: Session, settings: Settings, job, config, result
+) -> dict[str, Any] | None:
+    """Register the run's model if its config asks (``registry.register_as``), as the
+    job's owner. A failure here is the registration's, not the training's: the model is
+    trained and stays usable by its experiment id, so the job still succeeds; the reason
+    is kept in the job's progress (``registry.warning``) and in the run's log."""
+    from loraforge.training.run_logging import run_log_file
+
+    section = getattr(config, "registry", None)
+    name = section.register_as if section is not None else None
+    if not name:
+        return None
+    try:
+        # Into the run's logs.txt as well as the worker's log: the owner reads the former.
+        with run_log_file(result.results_dir / "logs.txt"):
+            return _register(session, settings, job, config, result)
+    except Exception as error:  # the log file itself: still not the training's failure
+        logger.warning("task %s: registration not attempted: %s", job.id, error)
+        return {"name": name, "warning": f"the model was not registered as {name!r}"}
+
+
+def _register(session: Session, settings: Settings, job, config, result) -> dict[str, Any]:
+    from loraforge.auth.users import get_user
+    from loraforge.registry import service
+
+    name = config.registry.register_as
+    try:
+        owner = get_user(session, job.owner_id)
+        info = service.register_from_config(settings, result.experiment_id, config, owner)
+    except Exception as error:
+        reason = public_error(session, settings, error)
+        if not isinstance(error, LoraforgeError):
+            reason = f"{type(error).__name__}: {reason}"
+        warning = f"the model was trained but not registered as {name!r}: {reason}"
+        logger.warning("task %s: %s", job.id, warning)
+        return {"name": name, "warning": warning}
+    logger.info("task %s: registered as %s version %d", job.id, info.name, info.version)
+    return {"name": info.name, "version": info.version}
 
 
 def reap(settings: Settings) -> list[str]:

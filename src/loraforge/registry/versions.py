@@ -16,6 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loraforge.auth.users import UserRecord
+from loraforge.config import MODEL_NAME_PATTERN, MODEL_NAME_RULE
+from loraforge.config import RESERVED_MODEL_NAMES as RESERVED_NAMES
 from loraforge.db.models import Experiment, ModelTransition, ModelVersion, RegisteredModel
 from loraforge.db.records import FromRow
 from loraforge.errors import Conflict, Forbidden, InvalidRequest, NotFound
@@ -32,9 +34,11 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 ADMIN_STAGES = (PRODUCTION, ARCHIVED)
 GATE_METRIC = "f1_macro"
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-NAME_RULE = "letters, digits, `.`, `_`, `-`; at most 64 characters"
+# One rule for a name given here and one in a training config's registry.register_as.
+NAME_PATTERN = re.compile(MODEL_NAME_PATTERN)
+NAME_RULE = MODEL_NAME_RULE
 MAX_DESCRIPTION = 4000
+MAX_TASK = 64
 MAX_TAGS = 32
 MAX_TAG_KEY = 64
 MAX_TAG_VALUE = 256
@@ -81,6 +85,12 @@ def _check_name(name: str) -> None:
         raise InvalidRequest(
             f"model name {name!r} is not allowed", hint=f"Use {NAME_RULE}.", field="name"
         )
+    if name.lower() in RESERVED_NAMES:
+        raise InvalidRequest(
+            f"model name {name!r} is reserved",
+            hint=f"Pick another name; {', '.join(sorted(RESERVED_NAMES))} are API routes.",
+            field="name",
+        )
 
 
 def _check_description(description: str | None) -> None:
@@ -107,6 +117,26 @@ def _check_tags(tags: dict[str, str] | None) -> dict[str, str]:
     return tags
 
 
+def _check_task(task: str | None) -> str | None:
+    if task is None:
+        return None
+    if not isinstance(task, str) or not task.strip() or len(task.strip()) > MAX_TASK:
+        raise InvalidRequest(
+            f"the task must be 1-{MAX_TASK} characters", hint='e.g. "sentiment"', field="task"
+        )
+    return task.strip()
+
+
+def check_registration(
+    *, name: str, description: str | None, tags: dict[str, str] | None, task: str | None
+) -> None:
+    """Refuse bad input before any slow work (the service embeds a card before registering)."""
+    _check_name(name)
+    _check_description(description)
+    _check_tags(tags)
+    _check_task(task)
+
+
 def _snapshot(experiment: Experiment) -> dict[str, Any]:
     final = (experiment.metrics or {}).get("final") or {}
     return {
@@ -127,6 +157,9 @@ def _lock_model(session: Session, name: str) -> None:
     session.execute(
         update(RegisteredModel).where(RegisteredModel.name == name).values(updated_at=_now())
     )
+
+
+lock_model = _lock_model  # for the service's own changes to a version (card edits)
 
 
 def _history(
@@ -164,12 +197,14 @@ def register(
     name: str,
     description: str | None = None,
     tags: dict[str, str] | None = None,
+    task: str | None = None,
     user: UserRecord,
 ) -> VersionRecord:
     """Register a succeeded experiment as the next version (1, 2, 3 …) of ``name``."""
     _check_name(name)
     _check_description(description)
     tags = _check_tags(tags)
+    task = _check_task(task)
     experiment = session.get(Experiment, experiment_id)
     # Someone else's experiment reads as missing: experiments stay private until registered.
     if experiment is None or (not user.is_admin and experiment.owner_id != user.id):
@@ -181,6 +216,10 @@ def register(
             field="experiment_id",
         )
     now = _now()
+    # A write first: pysqlite opens a transaction only at a write, so a SAVEPOINT as the
+    # first statement would be its own transaction and its RELEASE a commit, kept even if
+    # the caller rolls back later. (A model row that does not exist yet: no row locked.)
+    _lock_model(session, name)
     if session.get(RegisteredModel, name) is None:
         try:
             with session.begin_nested():
@@ -209,6 +248,7 @@ def register(
             owner_id=user.id,
             description=description,
             tags=tags,
+            task=task,
             metrics=_snapshot(experiment),
             created_at=now,
             updated_at=now,

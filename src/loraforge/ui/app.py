@@ -57,6 +57,7 @@ def pages(user: dict | None) -> dict[str, list[st.Page]]:
         view("new_job", "New job", ":material/add_circle:", shown=shown),
         view("jobs", "Jobs", ":material/work_history:", shown=shown),
         view("experiments", "Experiments", ":material/science:", shown=shown),
+        view("models", "Models", ":material/inventory_2:", shown=shown),
         view("try_it", "Try it", ":material/chat:", shown=shown),
     ]
     admin = view(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -60,6 +61,11 @@ def _connections(base_url: str) -> httpx.Client:
     return httpx.Client(base_url=base_url, timeout=60)
 
 
+def _part(value: str) -> str:
+    """One path segment: a name can never reach another route."""
+    return quote(str(value), safe="")
+
+
 class ApiClient:
     def __init__(self, base_url: str, token: str | None = None) -> None:
         self._http = _connections(base_url)
@@ -91,8 +97,9 @@ class ApiClient:
     def me(self) -> dict[str, Any]:
         return self._call("GET", "/users/me")
 
-    def models(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/models")["data"]
+    def base_models(self) -> list[dict[str, Any]]:
+        """The base-model catalog (was ``GET /models`` before the registry took that name)."""
+        return self._call("GET", "/base-models")["data"]
 
     def datasets(self) -> list[dict[str, Any]]:
         return self._call("GET", "/datasets")["data"]
@@ -136,9 +143,113 @@ class ApiClient:
     def delete_dataset(self, dataset_id: str) -> None:
         self._call("DELETE", f"/datasets/{dataset_id}")
 
-    def predict(self, experiment_id: str, texts: list[str]) -> list[dict[str, Any]]:
-        body = {"experiment_id": experiment_id, "texts": texts}
+    def predict(
+        self, experiment_id: str | None, texts: list[str], *, model: str | None = None
+    ) -> list[dict[str, Any]]:
+        """From an experiment, or from a registry reference (``NAME@production``,
+        ``NAME@staging``, ``NAME:3``) passed as ``model``."""
+        body: dict[str, Any] = {"texts": texts}
+        if model is not None:
+            body["model"] = model
+        else:
+            body["experiment_id"] = experiment_id
         return self._call("POST", "/predict", json=body)["data"]
+
+    def mlflow(self) -> dict[str, Any]:
+        """Where the MLflow UI is (``ui_url``); public."""
+        return self._call("GET", "/mlflow")
+
+    def mlflow_run(self, run_id: str) -> dict[str, Any]:
+        """An experiment's MLflow run (owner or admin), with ``ui_url`` when known."""
+        return self._call("GET", f"/experiments/mlflow/{_part(run_id)}")
+
+    # Model registry --------------------------------------------------------------------
+
+    def register_model(
+        self,
+        experiment_id: str,
+        name: str,
+        *,
+        description: str | None = None,
+        task: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        body = {"experiment_id": experiment_id, "name": name}
+        extra = {"description": description, "task": task, "tags": tags}
+        body.update({k: v for k, v in extra.items() if v})
+        return self._call("POST", "/models", json=body)
+
+    def registered_models(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/models")["data"]
+
+    def registered_model(self, name: str) -> dict[str, Any]:
+        return self._call("GET", f"/models/{_part(name)}")
+
+    def model_version(self, name: str, version: int) -> dict[str, Any]:
+        return self._call("GET", f"/models/{_part(name)}/versions/{int(version)}")
+
+    def search_models(
+        self, *, tags: dict[str, str] | None = None, **filters: Any
+    ) -> dict[str, Any]:
+        """``{data, count, total, limit, offset}``; empty filters are left out."""
+        params: list[tuple[str, Any]] = [
+            (k, str(v).lower() if isinstance(v, bool) else v)
+            for k, v in filters.items()
+            if v not in (None, "", False)
+        ]
+        params += [("tag", f"{k}:{v}") for k, v in (tags or {}).items()]
+        return self._call("GET", "/models/search", params=params)
+
+    def recommend(
+        self,
+        *,
+        query: str | None = None,
+        dataset_id: str | None = None,
+        language: str | None = None,
+        stage: str | None = None,
+        limit: int = 5,
+    ) -> list[dict[str, Any]]:
+        """``[{model, score, reasons}]``, best first."""
+        asked = {"query": query, "dataset_id": dataset_id, "language": language, "stage": stage}
+        body: dict[str, Any] = {k: v for k, v in asked.items() if v}
+        body["limit"] = limit
+        return self._call("POST", "/models/recommend", json=body)["data"]
+
+    def transition(
+        self,
+        name: str,
+        version: int,
+        stage: str,
+        *,
+        reason: str | None = None,
+        force: bool = False,
+    ) -> dict[str, Any]:
+        body = {"name": name, "version": int(version), "stage": stage, "force": force}
+        if reason:
+            body["reason"] = reason
+        return self._call("POST", "/models/transition", json=body)
+
+    def model_history(self, name: str) -> list[dict[str, Any]]:
+        return self._call("GET", f"/models/{_part(name)}/history")["data"]
+
+    def model_card(self, name: str, version: int) -> dict[str, Any]:
+        """``{card: {...}, readme: "..."}``."""
+        return self._call("GET", f"/models/{_part(name)}/versions/{int(version)}/card")
+
+    def update_card(
+        self,
+        name: str,
+        version: int,
+        *,
+        intended_use: str | None = None,
+        limitations: str | None = None,
+    ) -> dict[str, Any]:
+        body = {"intended_use": intended_use, "limitations": limitations}
+        return self._call(
+            "PATCH",
+            f"/models/{_part(name)}/versions/{int(version)}/card",
+            json={k: v for k, v in body.items() if v is not None},
+        )
 
     def users(self) -> list[dict[str, Any]]:
         return self._call("GET", "/users")["data"]

@@ -1,4 +1,5 @@
-"""Experiments (own; admin all): list, one, delete, and predictions from them."""
+"""Experiments (own; admin all): list, one, delete, their MLflow runs, and predictions
+from them or from registered model versions; where the MLflow UI is."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import re
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path, PureWindowsPath
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
+from fastapi import Path as PathParam
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -19,6 +21,8 @@ from loraforge.api.schemas import (
     ExperimentPublic,
     ExperimentsPublic,
     ExperimentStatus,
+    MlflowPublic,
+    MlflowRunPublic,
     PredictionPublic,
     PredictionsPublic,
     PredictRequest,
@@ -27,12 +31,15 @@ from loraforge.audit import log as audit
 from loraforge.auth.users import UserRecord
 from loraforge.data import store
 from loraforge.errors import Conflict, InvalidRequest, LoraforgeError, NotFound
-from loraforge.tracking import experiments
+from loraforge.registry import service as registry
+from loraforge.tracking import experiments, runs
 from loraforge.tracking.experiments import ExperimentRecord
 
 logger = logging.getLogger("loraforge.api.experiments")
 
 router = APIRouter(tags=["experiments"], responses=error_responses(401))
+# Public: where the MLflow UI is, for the web UI's links (no 401 to document).
+public_router = APIRouter(tags=["mlflow"])
 
 
 def without_server_paths(value: Any, uploads: dict[str, str] | None = None) -> Any:
@@ -122,6 +129,41 @@ def get_experiment(
     return _public([found], session)[0]
 
 
+@router.get(
+    "/experiments/mlflow/{run_id}",
+    response_model=MlflowRunPublic,
+    summary="An experiment's MLflow run",
+    responses=error_responses(404, 422, 503),
+)
+def get_mlflow_run(
+    run_id: Annotated[
+        str,
+        PathParam(
+            pattern=r"^[A-Za-z0-9_-]{1,64}$",
+            description="The run's id (an experiment's `mlflow_run_id`).",
+            examples=["3e1f0c2a9b8d4e6f8a7b6c5d4e3f2a1b"],
+        ),
+    ],
+    user: CurrentUser,
+    settings: SettingsDep,
+) -> MlflowRunPublic:
+    """Params, latest metrics and artifact list of the MLflow run behind one of your
+    experiments (an admin: anyone's), and the run's page in the MLflow UI. A run of
+    someone else's experiment answers as a missing one (404); 503 if MLflow cannot be
+    read."""
+    found = runs.run_for(settings, run_id, user)
+    return MlflowRunPublic(**without_server_paths(asdict(found)) | {"ui_url": found.ui_url})
+
+
+@public_router.get("/mlflow", response_model=MlflowPublic, summary="Where the MLflow UI is")
+def mlflow_location(settings: SettingsDep) -> MlflowPublic:
+    """The MLflow UI's address (`loraforge up` starts it, by default on port 5000) and,
+    when it is an HTTP server, the tracking URI (without credentials). Public."""
+    return MlflowPublic(
+        ui_url=runs.ui_url(settings), tracking_uri=runs.public_tracking_uri(settings)
+    )
+
+
 @router.delete(
     "/experiments/{experiment_id}",
     status_code=204,
@@ -186,18 +228,32 @@ def _predictor(model_dir: str):
 async def predict(
     body: PredictRequest, user: CurrentUser, settings: SettingsDep
 ) -> PredictionsPublic:
-    """Label, probability and latency for each text, in the order sent, from a succeeded
-    experiment's model (yours; an admin: any). Empty or blank texts are refused (422,
+    """Label, probability and latency for each text, in the order sent, from either a
+    succeeded experiment's model (`experiment_id`: yours; an admin: any) or a registered
+    model version (`model`: `NAME@production`, `NAME@staging` or `NAME:3`; usable by
+    every signed-in user). Give exactly one. Empty or blank texts are refused (422,
     naming their index), so answers always line up with the texts."""
-    from loraforge.inference.predictor import final_model_dir
-
-    found = _visible(settings.resolved_database_url(), body.experiment_id, user)
-    if found.status != experiments.SUCCEEDED:
-        raise InvalidRequest(
-            f"experiment {found.id} has status {found.status}; only a succeeded one has a model"
-        )
-    predictor = await run_in_threadpool(_predictor, str(final_model_dir(Path(found.results_dir))))
+    model_dir = await run_in_threadpool(_model_dir, body, user, settings)
+    predictor = await run_in_threadpool(_predictor, str(model_dir))
     answers = await run_in_threadpool(predictor.predict, body.texts)
     return PredictionsPublic(
         data=[PredictionPublic(**without_server_paths(a.to_dict())) for a in answers]
     )
+
+
+def _model_dir(body: PredictRequest, user: UserRecord, settings) -> Path:
+    """The adapter folder to predict with, after the access check of its kind."""
+    from loraforge.inference.predictor import final_model_dir
+
+    if body.model is not None:
+        # Registered versions are the team's: no owner check, by design.
+        found = registry.resolve_reference(settings, body.model)
+        if found.model_dir is None:
+            raise NotFound(f"{found.reference} has no model files")
+        return found.model_dir
+    record = _visible(settings.resolved_database_url(), body.experiment_id, user)
+    if record.status != experiments.SUCCEEDED:
+        raise InvalidRequest(
+            f"experiment {record.id} has status {record.status}; only a succeeded one has a model"
+        )
+    return final_model_dir(Path(record.results_dir))

@@ -1,7 +1,7 @@
 """Experiments: a sortable, filterable table; two or more side by side (config differences
 highlighted, curves overlaid, final metrics as bars, and a warning when they are not
-comparable); one experiment's confusion matrix; deleting an experiment or a data set
-(asked twice, owner or admin)."""
+comparable); one experiment's confusion matrix, its MLflow run, and registering it as a
+model version; deleting an experiment or a data set (asked twice, owner or admin)."""
 
 from __future__ import annotations
 
@@ -20,10 +20,20 @@ from loraforge.ui.job_view import (
     quality_warning,
     when,
 )
+from loraforge.ui.model_view import parse_tags, refusal_words
 
 # What a "Delete…" click is waiting on: "experiment:<id>" or "dataset:<id>".
 CONFIRM_DELETE = "experiments_confirm_delete"
 DONE = "experiments_done"  # said after the rerun that shows the result
+# MLflow run id → its page in the MLflow UI: asked once per session, it never changes.
+MLFLOW_URLS = "experiments_mlflow_urls"
+# The register form's fields by the API's names, for its refusals.
+REGISTER_FIELDS = {
+    "name": "Model name",
+    "task": "Task",
+    "description": "Description",
+    "tags": "Tags",
+}
 
 final = tables.final
 
@@ -179,13 +189,17 @@ def one_experiment() -> None:
         st.json(experiment["config"])
     with st.expander("All metrics"):
         st.json(metrics)
+    links = st.columns(3)
     if experiment["status"] == "succeeded":
-        st.page_link(
+        links[0].page_link(
             "views/try_it.py",
             label="Try this model",
             icon=":material/chat:",
             query_params={"experiment": picked},
         )
+    mlflow_link(experiment, links[1])
+    if experiment["status"] == "succeeded" and may_delete(experiment):
+        register(experiment)
     if may_delete(experiment):
         ask_to_delete(
             "experiment",
@@ -193,6 +207,72 @@ def one_experiment() -> None:
             f"experiment {picked}",
             "Its results folder, model, database row and MLflow run go with it.",
             lambda: api.delete_experiment(picked),
+        )
+
+
+def mlflow_link(experiment: dict[str, Any], place) -> None:
+    """A button to the experiment's run in the MLflow UI (the API knows where that is)."""
+    run_id = experiment.get("mlflow_run_id")
+    if not run_id:
+        return
+    known = st.session_state.setdefault(MLFLOW_URLS, {})
+    if run_id not in known:
+        try:
+            known[run_id] = api.mlflow_run(run_id).get("ui_url")
+        except ApiError:  # MLflow cannot be read now: say which run, ask again next time
+            place.caption(f"MLflow run `{run_id}` (MLflow does not answer now)")
+            return
+    place.link_button("Open its MLflow run", known[run_id], icon=":material/open_in_new:")
+
+
+def register(experiment: dict[str, Any]) -> None:
+    """Register the experiment as the next version of a named model (owner or admin)."""
+    with st.expander("Register this model", icon=":material/inventory_2:"):
+        with st.form(f"register-{experiment['id']}"):
+            st.caption(
+                "A registered version is the team's: everyone can find it, read its card "
+                "and predict with it. It starts in no stage; you can then promote it to "
+                "Staging."
+            )
+            left, right = st.columns(2)
+            name = left.text_input(
+                "Model name",
+                value=experiment["name"],
+                help="Letters, digits, `.`, `_` and `-`. An existing name gets a new version.",
+            )
+            task = right.text_input("Task", placeholder="sentiment")
+            description = st.text_area(
+                "Description", placeholder="What it classifies, and how well"
+            )
+            tags = st.text_input("Tags", placeholder="team=support, domain=airline")
+            asked = st.form_submit_button("Register", type="primary", icon=":material/add_task:")
+        if not asked:
+            return
+        try:
+            parsed = parse_tags(tags)
+        except ValueError as error:
+            st.error(f"Tags: {error}. Write them as key=value, separated by commas.")
+            return
+        try:
+            version = api.register_model(
+                experiment["id"],
+                name.strip(),
+                description=description.strip() or None,
+                task=task.strip() or None,
+                tags=parsed or None,
+            )
+        except ApiError as error:
+            st.error(refusal_words(error, REGISTER_FIELDS), icon=":material/error:")
+            return
+        st.success(
+            f"Registered as **{version['name']} v{version['version']}**.",
+            icon=":material/check_circle:",
+        )
+        st.page_link(
+            "views/models.py",
+            label=f"Open {version['name']} v{version['version']}",
+            icon=":material/inventory_2:",
+            query_params={"name": version["name"], "version": str(version["version"])},
         )
 
 

@@ -259,7 +259,7 @@ if prefill and again("data.dataset_id", None) not in {d["id"] for d in datasets}
         "The data set that job trained on is gone: pick one above.", icon=":material/warning:"
     )
 others = [d for d in datasets if d["id"] != dataset["id"]]
-catalog = api.models()
+catalog = api.base_models()
 
 st.subheader("Evaluation and model")
 cols = st.columns(2)

@@ -1,4 +1,5 @@
-"""Try it: texts in, label and probability out, from a chosen experiment's model."""
+"""Try it: texts in, label and probability out, from a chosen experiment's model or a
+registered model version (``NAME@production``, ``NAME@staging``, ``NAME:3``)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ import streamlit as st
 from loraforge.ui import charts, session, tables
 from loraforge.ui.client import ApiError
 from loraforge.ui.job_view import did_not_learn, experiment_quality, status_words
+from loraforge.ui.model_view import references
+
+EXPERIMENT, REGISTERED = "An experiment", "A registered model"
 
 st.title("Try a model")
 api = session.api()
 ready = [e for e in api.experiments() if e["status"] == "succeeded"]
-if not ready:
+asked_model = st.query_params.get("model")
+registered = references(api.registered_models(), asked_model)
+if not ready and not registered:
     st.info("No finished experiment yet: a succeeded job's model appears here.")
     st.stop()
 
@@ -41,19 +47,51 @@ def first_choice() -> int:
     return next(learned, 0)
 
 
-by_id = {e["id"]: e for e in ready}
-experiment_id = st.selectbox(
-    "Model",
-    ids,
-    index=first_choice(),
-    format_func=lambda i: described(by_id[i]),
-)
-if did_not_learn(quality := experiment_quality(by_id[experiment_id])):
-    st.warning(
-        "This model did not learn: its answers are no better than a constant guess. "
-        + " ".join(quality.get("problems") or []),
-        icon=":material/warning:",
+def pick_experiment() -> str:
+    by_id = {e["id"]: e for e in ready}
+    experiment_id = st.selectbox(
+        "Model",
+        ids,
+        index=first_choice(),
+        format_func=lambda i: described(by_id[i]),
     )
+    if did_not_learn(quality := experiment_quality(by_id[experiment_id])):
+        st.warning(
+            "This model did not learn: its answers are no better than a constant guess. "
+            + " ".join(quality.get("problems") or []),
+            icon=":material/warning:",
+        )
+    return experiment_id
+
+
+def pick_registered() -> str:
+    """A registry reference; the URL keeps it (``?model=NAME@production``)."""
+    refs = list(registered)
+    reference = st.selectbox(
+        "Registered model",
+        refs,
+        index=refs.index(asked_model) if asked_model in refs else 0,
+        format_func=registered.__getitem__,
+        help="NAME@production follows the Production version: it answers with whichever "
+        "version is in Production when you press Predict.",
+    )
+    st.query_params["model"] = reference
+    return reference
+
+
+sources = [s for s, there in ((EXPERIMENT, ready), (REGISTERED, registered)) if there]
+wanted = REGISTERED if asked_model in registered and not asked else sources[0]
+source = (
+    st.radio("Predict with", sources, index=sources.index(wanted), horizontal=True)
+    if len(sources) > 1
+    else sources[0]
+)
+experiment_id = reference = None
+if source == EXPERIMENT:
+    st.query_params.pop("model", None)
+    experiment_id = pick_experiment()
+else:
+    reference = pick_registered()
 with st.form("predict"):
     text = st.text_area(
         "Texts, one per line",
@@ -70,7 +108,12 @@ if asked_for:
         st.error("Type at least one text: one per line.")
         st.stop()
     try:
-        answers = api.predict(experiment_id, [t for _, t in lines])
+        texts = [t for _, t in lines]
+        answers = (
+            api.predict(None, texts, model=reference)
+            if reference
+            else api.predict(experiment_id, texts)
+        )
     except ApiError as error:
         session.show_error(error)
         st.stop()
