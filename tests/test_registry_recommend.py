@@ -6,9 +6,7 @@ an uploaded data set, with the real bundled MiniLM; and the refusals."""
 from __future__ import annotations
 
 import io
-import json
 import math
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -695,35 +693,6 @@ def test_weights_were_chosen_by_measurement(capsys):
         embeddings.TEXT_WEIGHT,
         recommend.DATA_WEIGHT,
     ), candidates
-
-
-@pytest.mark.parametrize("size", [1_000, 10_000, 100_000])
-def test_brute_force_scale(size, capsys):
-    """Time of one query by brute force over ``size`` stored vectors: the cosine and
-    top-k (best of 5 runs), and the larger cost, turning the stored JSON into a matrix
-    (CPU time of one thread, so that other processes on the machine do not inflate it)."""
-    rng = np.random.default_rng(0)
-    matrix = rng.standard_normal((size, 384), dtype=np.float32)
-    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-    query = matrix[0]
-    runs = []
-    for _ in range(5):
-        start = time.perf_counter()
-        scores = matrix @ query
-        top = np.argpartition(-scores, 5)[:5]
-        runs.append(time.perf_counter() - start)
-    assert 0 in top
-    # As the database hands them over: JSON text, decoded, checked and stacked.
-    as_json = [json.dumps(embeddings.as_stored(row)) for row in matrix[: min(size, 2_000)]]
-    start = time.thread_time()
-    recommend._matrix([recommend._as_vector(json.loads(v)) for v in as_json])
-    convert = (time.thread_time() - start) * size / len(as_json)
-    with capsys.disabled():
-        print(
-            f"\n{size:>7} vectors: cosine + top-5 {min(runs) * 1000:7.2f} ms; "
-            f"stored JSON to matrix {convert * 1000:8.1f} ms (CPU, timed on ≤2k)"
-        )
-    assert min(runs) < 1.0
 
 
 def test_a_data_set_with_numeric_labels_is_matched_by_its_texts(registry):

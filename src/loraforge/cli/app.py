@@ -6,8 +6,10 @@ place, ``_Group.invoke``: no user mistake ever shows a Python traceback.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -35,8 +37,21 @@ def _quiet_flags(command, name: str = "loraforge") -> None:
     for param in [*command.params, help_option]:
         if param is not None and getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""
+    if command.help:
+        command.help = _reflowed(command.help)
     for sub_name, sub in (getattr(command, "commands", None) or {}).items():
         _quiet_flags(sub, sub_name)
+
+
+def _reflowed(text: str) -> str:
+    """A docstring's paragraphs each on one line. Typer joins the lines of the first
+    paragraph only; the others kept the docstring's breaks and wrapped again inside
+    them, leaving half-empty lines in --help."""
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    # A line that starts a list item or is indented stays a line of its own.
+    return "\n\n".join(
+        p if p.startswith("\b") else re.sub(r"\n(?![-*•]\s|\s)", " ", p) for p in paragraphs
+    )
 
 
 class _Group(TyperGroup):
