@@ -19,6 +19,17 @@ from loraforge.config import (
 )
 from loraforge.field_errors import describe_pattern
 
+# The registry's own limits, so that a request the schema admits is one the service takes.
+from loraforge.registry.cards import MAX_PROSE as MAX_CARD_TEXT
+from loraforge.registry.recommend import MAX_QUERY
+from loraforge.registry.versions import (
+    MAX_DESCRIPTION,
+    MAX_REASON,
+    MAX_TAG_KEY,
+    MAX_TAG_VALUE,
+    MAX_TAGS,
+)
+
 
 def _as_utc(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything we store is UTC, so say so."""
@@ -418,13 +429,6 @@ TargetStage = Literal["Staging", "Production", "Archived"]
 # The metrics of a version's snapshot, frozen at registration, that search can sort by.
 SnapshotMetric = Literal["f1_macro", "accuracy"]
 MODEL_NAME_WORDS = "1-64 letters, digits, `.`, `_` or `-`."
-MAX_TAGS = 32
-MAX_TAG_KEY = 64
-MAX_TAG_VALUE = 256
-MAX_DESCRIPTION = 4000
-MAX_REASON = 2000
-MAX_CARD_TEXT = 4000
-MAX_QUERY = 2000
 # registry.embeddings.DIMENSION (all-MiniLM-L6-v2; a test keeps them equal).
 EMBEDDING_DIMENSION = 384
 

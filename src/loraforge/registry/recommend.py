@@ -4,9 +4,9 @@ Every candidate is scored by brute-force cosine in numpy against the unit vector
 with each version (registry/embeddings.py): the card's ``embedding`` for a query or a
 vector, and for a data set a blend of the version's ``data_embedding`` (its training
 data) and card. The cosine itself takes milliseconds even over 100k versions; what
-grows is reading the stored JSON vectors (tens of microseconds each): about 0.1 s a query
-at 1k versions, 1 s at 10k (tests/test_registry_recommend.py::test_brute_force_scale).
-Past that, keep the matrix in memory or move to a vector index.
+grows is reading the stored JSON vectors (about 0.1 ms each): about 0.13 s a query at
+1k versions, 1 s at 10k, 10 s at 100k (``benchmarks/recommend_scale.py`` prints them).
+Past a few thousand, keep the matrix in memory or move to a vector index.
 
 Two small, documented boosts sit on top of the cosine, because they are facts the
 embedding only hints at: the same language (a Chinese data set wants a Chinese model,
