@@ -55,7 +55,14 @@ class Conflict(LoraforgeError):
 
 
 class TooManyRequests(LoraforgeError):
-    """Too many attempts in a short time (e.g. failed logins)."""
+    """Too many attempts in a short time (e.g. failed logins), or a server whose queue is
+    full; ``retry_after_s`` (when known) becomes the HTTP answer's Retry-After."""
+
+    retry_after_s: int | None = None
+
+
+class TimedOut(LoraforgeError):
+    """No answer within the time the server allows a request (HTTP 504)."""
 
 
 class PayloadTooLarge(LoraforgeError):
@@ -64,6 +71,10 @@ class PayloadTooLarge(LoraforgeError):
 
 class InvalidRequest(LoraforgeError):
     """A request that is well-formed but not acceptable (e.g. an unsafe file name)."""
+
+
+class InvalidInput(LoraforgeError):
+    """A request field that is missing or wrong in a way the schema cannot see (HTTP 422)."""
 
 
 class Unavailable(LoraforgeError):
@@ -82,7 +93,9 @@ EXIT_CODES: dict[type[LoraforgeError], int] = {
     TooManyRequests: 8,
     PayloadTooLarge: 2,
     InvalidRequest: 2,
+    InvalidInput: 2,
     Unavailable: 9,
+    TimedOut: 9,
 }
 
 

@@ -26,10 +26,12 @@ from loraforge.errors import (
     Conflict,
     DatasetError,
     Forbidden,
+    InvalidInput,
     InvalidRequest,
     LoraforgeError,
     NotFound,
     PayloadTooLarge,
+    TimedOut,
     TooManyRequests,
     TrainingError,
     Unauthorized,
@@ -52,9 +54,11 @@ STATUS: dict[type[LoraforgeError], int] = {
     PayloadTooLarge: 413,
     DatasetError: 422,
     ConfigError: 422,
+    InvalidInput: 422,
     TooManyRequests: 429,
     TrainingError: 500,
     Unavailable: 503,
+    TimedOut: 504,
 }
 
 
@@ -74,6 +78,8 @@ def error_body(
 def error_response(error: LoraforgeError) -> JSONResponse:
     status = status_for(error)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if (retry_after := getattr(error, "retry_after_s", None)) is not None:
+        headers = {"Retry-After": str(retry_after)}
     # An error about one input (a base model that cannot be loaded) names it as a 422 for
     # an invalid field does, so a client can show it beside that field.
     problems = [FieldProblem(error.field, error.message, "body")] if error.field else []
@@ -203,9 +209,11 @@ ERROR_DESCRIPTIONS = {
     409: "Clashes with the current state; `detail` says with what.",
     413: "The request body is over the upload limit.",
     422: "Invalid input: `errors` lists each field and what is wrong with it.",
-    429: "Too many attempts; wait and try again.",
+    429: "Too many attempts, or the server's queue is full; wait (Retry-After) and try again.",
     500: "An unexpected error; the server's log has the details.",
-    503: "A store the server depends on (MLflow) cannot be reached; nothing was changed.",
+    503: "A store the server depends on (MLflow) cannot be reached, or a model is not "
+    "loaded; nothing was changed.",
+    504: "No answer within the server's time limit; try again later.",
 }
 
 

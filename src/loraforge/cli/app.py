@@ -86,7 +86,8 @@ EXIT_CODE_WORDS: dict[int, str] = {
     6: "not signed in, or a wrong password",
     7: "conflict with the current state (e.g. a name that is taken)",
     8: "too many attempts; wait and try again",
-    9: "unavailable: a store it needs (MLflow) cannot be reached; nothing was changed",
+    9: "unavailable: a store or server it needs (MLflow) cannot be reached or did not "
+    "answer in time; nothing was changed",
     130: "interrupted (Ctrl-C) or cancelled",
 }
 
@@ -976,3 +977,5 @@ def up(
 from loraforge.cli.registry import registry_app  # noqa: E402
 
 app.add_typer(registry_app, name="registry")
+
+import loraforge.cli.serve  # noqa: E402, F401  (registers `loraforge serve`)

@@ -1,0 +1,305 @@
+"""One base model in memory, many LoRA adapters on it, one mixed batch at a time.
+
+Each served model version is a named PEFT adapter (never merged: ten models on one base
+cost ten adapters, a few MB each, not ten base models) with its own classification head
+(``heads.RoutedHead``). A batch may mix adapters: PEFT routes its LoRA layers by
+``adapter_names``, we route the heads.
+
+Threads: ``forward`` runs on the batcher's inference thread; ``add`` and ``remove`` may
+run on another (a hot swap loads in the background). Both take ``_lock``; what is slow in
+a load (reading the file, building the head) happens before it, so a swap holds the model
+for the few milliseconds PEFT needs to insert the new matrices.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from loraforge.errors import ConfigError
+from loraforge.models.catalog import resolve_base_model
+from loraforge.serving import heads
+from loraforge.serving.adapters import SavedAdapter
+
+log = logging.getLogger("loraforge.serving")
+
+Quantize = Literal["none", "int8"]
+QUANTIZE_CHOICES: tuple[str, ...] = ("none", "int8")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """An adapter the engine holds, as the server describes it."""
+
+    name: str  # the engine's own adapter name (PEFT module key)
+    labels: list[Any]
+    max_length: int
+    base_model: str
+    language: str
+    parameters: int  # adapter + head parameters, for the memory it costs
+    load_seconds: float
+
+
+def _lora_config(adapter: SavedAdapter):
+    from peft import LoraConfig
+
+    fields = dict(adapter.config)
+    # The heads are ours to route (heads.py); PEFT must not wrap them.
+    fields["modules_to_save"] = None
+    fields["task_type"] = None
+    fields["inference_mode"] = True
+    known = set(LoraConfig.__dataclass_fields__)
+    return LoraConfig(**{k: v for k, v in fields.items() if k in known})
+
+
+def _linear_names(model: nn.Module, skip: tuple[str, ...]) -> list[str]:
+    """Every plain Linear of the base model: not LoRA's own matrices, not the heads."""
+    names = []
+    for name, module in model.named_modules():
+        if type(module) is not nn.Linear:
+            continue
+        parts = name.split(".")
+        if "lora_A" in parts or "lora_B" in parts or any(p in skip for p in parts):
+            continue
+        names.append(name)
+    return names
+
+
+class Int8Linear(nn.Module):
+    """A Linear layer as dynamic int8 (weights int8, activations quantized per batch).
+
+    PyTorch's quantized ``Linear`` has ``weight()`` as a method, where PEFT reads
+    ``base_layer.weight.device`` when it adds an adapter to a layer: this wrapper keeps an
+    empty ``weight`` that answers device and dtype, so adapters can still be added (a hot
+    swap) after the base has been quantized.
+    """
+
+    def __init__(self, linear: nn.Linear) -> None:
+        from torch.ao.quantization import quantize_dynamic
+
+        super().__init__()
+        holder = nn.Sequential(linear)
+        with warnings.catch_warnings():
+            # Deprecated in favour of torchao, but present in our torch and, on CPU, faster
+            # than torchao's replacement (measured: README, "Serving").
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.filterwarnings("ignore", message=r".*quantized tensor creation functions")
+            quantize_dynamic(holder, {nn.Linear}, dtype=torch.qint8, inplace=True)
+        self.quantized = holder[0]
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.register_buffer("weight", torch.empty(0, dtype=torch.float32), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.quantized(x)
+
+    def packed_bytes(self) -> int:
+        weight, bias = self.quantized._weight_bias()
+        size = weight.numel() * weight.element_size()
+        return size + (0 if bias is None else bias.numel() * bias.element_size())
+
+
+class Engine:
+    """A base model (fp32 or dynamic int8 on CPU, bf16 on CUDA) and its adapters."""
+
+    def __init__(
+        self,
+        first: SavedAdapter,
+        name: str,
+        *,
+        device: str = "cpu",
+        quantize: Quantize = "none",
+    ) -> None:
+        from peft import PeftModel
+
+        from loraforge.models.loading import load_classifier, quiet_loading
+
+        if quantize not in QUANTIZE_CHOICES:
+            raise ConfigError(f"quantize must be one of {', '.join(QUANTIZE_CHOICES)}")
+        if quantize == "int8" and device != "cpu":
+            raise ConfigError(
+                "int8 is the CPU path (dynamic quantization); on CUDA the engine runs bf16",
+                hint="Leave --quantize at none on a GPU.",
+            )
+        self.base_model = first.meta.base_model
+        self.device = device
+        self.quantize: Quantize = quantize
+        self.dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        self._lock = threading.Lock()
+        began = time.perf_counter()
+        with quiet_loading():
+            self.tokenizer, model = load_classifier(
+                resolve_base_model(first.meta.base_model),
+                first.labels,
+                tokenizer_source=str(first.folder),
+            )
+        self.pad_id = self.tokenizer.pad_token_id or 0
+        self.modules_to_save = first.modules_to_save
+        self.head_names = heads.head_module_names(model, self.modules_to_save)
+        if not self.head_names:
+            raise ConfigError(f"no classification head found in {first.meta.base_model!r}")
+        self._routed = heads.install(model, self.head_names)
+        model.to(device=device, dtype=self.dtype)
+        with quiet_loading():
+            self.model = PeftModel(model, _lora_config(first), adapter_name=name)
+        self.model.eval()
+        self.adapters: dict[str, Loaded] = {}
+        self._insert(first, name, began)
+        if quantize == "int8":
+            self._quantize()
+        self.base_load_seconds = time.perf_counter() - began
+
+    # --- adapters -------------------------------------------------------------------
+
+    def _check_compatible(self, adapter: SavedAdapter) -> None:
+        if adapter.meta.base_model != self.base_model:
+            raise ConfigError(
+                f"{adapter.meta.experiment_id} was trained on {adapter.meta.base_model!r}, "
+                f"this engine holds {self.base_model!r}"
+            )
+        if list(adapter.modules_to_save) != list(self.modules_to_save):
+            raise ConfigError(
+                f"{adapter.meta.experiment_id} saves other head modules "
+                f"({adapter.modules_to_save}) than the engine routes ({self.modules_to_save})"
+            )
+
+    def _heads_for(self, adapter: SavedAdapter) -> dict[str, nn.Module]:
+        return {
+            name: heads.build_head(template, adapter.heads, name).to(
+                device=self.device, dtype=self.dtype
+            )
+            for name, (template, _) in self._routed.items()
+        }
+
+    def _insert(self, adapter: SavedAdapter, name: str, began: float) -> None:
+        built = self._heads_for(adapter)
+        if name not in self.model.peft_config:
+            self.model.add_adapter(name, _lora_config(adapter))
+        try:
+            self._copy_lora(adapter, name)
+        except ConfigError:
+            self.model.delete_adapter(name)
+            raise
+        self.model.eval()  # modules PEFT just created (LoRA dropout) start in training mode
+        for head_name, (_, routed) in self._routed.items():
+            routed.heads[name] = built[head_name]
+        parameters = sum(t.numel() for t in adapter.lora.values()) + sum(
+            t.numel() for t in adapter.heads.values()
+        )
+        self.adapters[name] = Loaded(
+            name=name,
+            labels=list(adapter.labels),
+            max_length=adapter.meta.max_length,
+            base_model=adapter.meta.base_model,
+            language=adapter.meta.language,
+            parameters=parameters,
+            load_seconds=round(time.perf_counter() - began, 3),
+        )
+
+    def _copy_lora(self, adapter: SavedAdapter, name: str) -> None:
+        """Copy the saved LoRA matrices into adapter ``name``'s parameters, one by one.
+
+        Not ``set_peft_model_state_dict``: it loads a state dict into the whole model,
+        which int8 layers refuse (their packed weights are not in an adapter's file)."""
+        wanted = {
+            key: param
+            for key, param in self.model.named_parameters()
+            if f".{name}." in key and "lora_" in key
+        }
+        unmatched = []
+        with torch.no_grad():
+            for key, tensor in adapter.lora.items():
+                # "….query.lora_A.weight" is saved without the adapter's name.
+                module, _, leaf = key.rpartition(".")
+                target = f"{module}.{name}.{leaf}"
+                param = wanted.pop(target, None)
+                if param is None or param.shape != tensor.shape:
+                    unmatched.append(key)
+                    continue
+                param.copy_(tensor.to(device=param.device, dtype=param.dtype))
+        if unmatched or wanted:
+            raise ConfigError(
+                f"the adapter of {adapter.meta.experiment_id} does not fit "
+                f"{self.base_model!r}: {len(unmatched)} saved LoRA weights have no layer, "
+                f"{len(wanted)} layers got no weights"
+            )
+
+    def add(self, adapter: SavedAdapter, name: str) -> Loaded:
+        """Load one more adapter; safe while another thread runs ``forward``."""
+        began = time.perf_counter()
+        self._check_compatible(adapter)
+        with self._lock:
+            if name in self.adapters:
+                raise ValueError(f"adapter {name!r} is already loaded")
+            self._insert(adapter, name, began)
+            if self.quantize == "int8":
+                self._quantize()  # the new LoRA layers' base layers, if any are new
+        return self.adapters[name]
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            if name not in self.adapters:
+                return
+            if len(self.adapters) == 1:
+                raise ValueError("the engine's last adapter cannot be removed")
+            if name in self.model.active_adapters:
+                # PEFT's "active" adapter only matters without adapter_names (never here);
+                # moving it first spares the warning delete_adapter gives.
+                self.model.set_adapter(next(n for n in self.adapters if n != name))
+            self.model.delete_adapter(name)
+            for _, routed in self._routed.values():
+                del routed.heads[name]
+            del self.adapters[name]
+
+    def _quantize(self) -> None:
+        """Dynamic int8 on the base model's Linear layers; LoRA matrices and heads stay fp32."""
+        for name in _linear_names(self.model, skip=("heads",)):
+            parent, _, child = name.rpartition(".")
+            owner = self.model.get_submodule(parent) if parent else self.model
+            setattr(owner, child, Int8Linear(getattr(owner, child)))
+
+    # --- inference ------------------------------------------------------------------
+
+    def tokenize(self, texts: list[str], max_length: int) -> list[list[int]]:
+        """Token ids without padding (the batcher pads a whole batch at once). Call from
+        one thread only: a fast tokenizer's truncation setting is shared state."""
+        return self.tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+
+    def forward(self, rows: list[tuple[str, list[int]]]) -> list[list[float]]:
+        """Probabilities for each (adapter, token ids) row, over that adapter's labels."""
+        width = max(len(ids) for _, ids in rows)
+        input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, (_, ids) in enumerate(rows):
+            input_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            mask[i, : len(ids)] = 1
+        names = [name for name, _ in rows]
+        with self._lock, torch.inference_mode():
+            for _, routed in self._routed.values():
+                routed.rows = names
+            logits = self.model(
+                input_ids=input_ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                adapter_names=names,
+            ).logits.float()
+            sizes = [len(self.adapters[name].labels) for name in names]
+        out = []
+        for i, size in enumerate(sizes):
+            out.append(torch.softmax(logits[i, :size], dim=-1).tolist())
+        return out
+
+    def memory_bytes(self) -> int:
+        """Parameters and buffers of the whole model (packed int8 weights included)."""
+        total = 0
+        for tensor in list(self.model.parameters()) + list(self.model.buffers()):
+            total += tensor.numel() * tensor.element_size()
+        for module in self.model.modules():
+            if isinstance(module, Int8Linear):
+                total += module.packed_bytes()
+        return total

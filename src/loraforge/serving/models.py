@@ -1,0 +1,370 @@
+"""The models a server serves: what each reference points to, loading, following an alias.
+
+A reference is what a user asked for: ``NAME@production`` (or ``NAME`` alone),
+``NAME@staging``, ``NAME:3``, an experiment id, or ``latest``. Aliases are followed: a
+server started with ``NAME@production`` checks the registry every few seconds and, when
+the alias has moved, loads the new version in the background (beside the old one, on
+the same base) and then swaps it in with one assignment. Requests read a model's
+``current`` once, so each is answered wholly by the old or wholly by the new version;
+the old adapter is removed once no queued text refers to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loraforge.errors import InvalidInput, InvalidRequest, LoraforgeError, NotFound
+from loraforge.serving.adapters import read_adapter
+from loraforge.serving.batcher import Batcher
+from loraforge.serving.engine import Engine, Loaded, Quantize
+from loraforge.settings import Settings
+
+log = logging.getLogger("loraforge.serving")
+
+FOLLOW_INTERVAL_S = 5.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a reference points to now."""
+
+    identity: str  # "tweet-sentiment:3", or the experiment id
+    experiment_id: str
+    name: str | None
+    version: int | None
+    stage: str | None
+    model_dir: Path
+
+
+def resolve(settings: Settings, ref: str) -> Target:
+    """Where ``ref`` points now (a database read; no model is loaded)."""
+    from loraforge.inference.predictor import final_model_dir
+    from loraforge.registry import service as registry
+    from loraforge.tracking import experiments
+
+    db_url = settings.resolved_database_url()
+    if not registry.is_reference(ref):
+        try:
+            return _experiment_target(experiments.get(db_url, ref), final_model_dir)
+        except NotFound:
+            if ref == "latest":
+                raise
+        # Not an experiment: a bare NAME is NAME@production.
+    try:
+        info = registry.resolve_reference(settings, ref)
+    except NotFound as error:
+        if registry.is_reference(ref):
+            raise
+        raise NotFound(
+            f"{ref!r} is neither an experiment nor a registered model",
+            hint="Give NAME@production, NAME@staging, NAME:VERSION, an experiment id or latest.",
+        ) from error
+    if info.model_dir is None:
+        raise NotFound(f"{info.reference} has no model files")
+    return Target(
+        identity=info.reference,
+        experiment_id=info.experiment_id,
+        name=info.name,
+        version=info.version,
+        stage=info.stage,
+        model_dir=info.model_dir,
+    )
+
+
+def _experiment_target(record: Any, final_model_dir: Any) -> Target:
+    if record.status != "succeeded":
+        raise InvalidRequest(
+            f"experiment {record.id} has status {record.status}; only a succeeded one has a model"
+        )
+    return Target(
+        identity=record.id,
+        experiment_id=record.id,
+        name=None,
+        version=None,
+        stage=None,
+        model_dir=final_model_dir(Path(record.results_dir)),
+    )
+
+
+@dataclass(frozen=True)
+class Current:
+    """A loaded model: swapped as a whole, read once per request."""
+
+    target: Target
+    engine: Engine
+    batcher: Batcher
+    adapter: str
+    loaded: Loaded
+    loaded_at: float
+
+
+@dataclass
+class Served:
+    ref: str
+    # Set once resolved: a registry alias (NAME@production, or NAME alone) is followed;
+    # NAME:3 and experiments are fixed.
+    follows: bool = False
+    current: Current | None = None
+    error: str | None = None  # why it is not loaded (or why the last swap failed)
+    loading: bool = True
+    swaps: int = 0
+    swap_error: str | None = None
+    failed_identity: str | None = None  # what failed to load, not to retry unchanged
+
+    @property
+    def ready(self) -> bool:
+        return self.current is not None
+
+
+@dataclass
+class ServerOptions:
+    device: str = "cpu"
+    quantize: Quantize = "none"
+    max_batch_tokens: int = 16384
+    max_wait_ms: float = 5.0
+    max_queue: int = 1024
+    follow_interval_s: float = FOLLOW_INTERVAL_S
+
+
+@dataclass
+class _Base:
+    engine: Engine
+    batcher: Batcher
+
+
+class ModelSet:
+    """Every served model; one engine (and one batcher) per base model, one inference
+    thread for all of them (two would only contend for the same cores)."""
+
+    def __init__(self, settings: Settings, refs: list[str], options: ServerOptions) -> None:
+        self.settings = settings
+        self.options = options
+        self.served = [Served(ref=ref) for ref in dict.fromkeys(refs)]
+        self._bases: dict[str, _Base] = {}
+        self._names = (f"m{i}" for i in itertools.count())
+        self._inference = ThreadPoolExecutor(1, thread_name_prefix="inference")
+        self._loader = ThreadPoolExecutor(1, thread_name_prefix="model-load")
+        self._bases_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task] = []
+        self.on_load: list[Any] = []  # callbacks(served, seconds), for metrics
+        self.batch_observers: list[Any] = []  # callbacks(texts, tokens, seconds)
+        # One tokenizer thread: a fast tokenizer's truncation setting is shared state, and
+        # tokenizing off the event loop keeps it answering while a long batch is encoded.
+        self.tokenizing = ThreadPoolExecutor(1, thread_name_prefix="tokenize")
+
+    # --- start and stop -------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._tasks.append(self._loop.create_task(self._load_all(), name="load-models"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for base in self._bases.values():
+            await base.batcher.stop()
+        self._loader.shutdown(wait=False, cancel_futures=True)
+        self.tokenizing.shutdown(wait=False, cancel_futures=True)
+        self._inference.shutdown(wait=False, cancel_futures=True)
+
+    async def _load_all(self) -> None:
+        loop = asyncio.get_running_loop()
+        for served in self.served:
+            target: Target | None = None
+            try:
+                target = await loop.run_in_executor(
+                    self._loader, resolve, self.settings, served.ref
+                )
+                served.follows = target.name is not None and ":" not in served.ref
+                served.current = await loop.run_in_executor(self._loader, self._load, target)
+                served.error = None
+                self._loaded(served)
+            except Exception as error:  # one model failing leaves the others serving
+                served.error = _why(error)
+                served.failed_identity = target.identity if target is not None else None
+                log.warning("could not load %s: %s", served.ref, served.error)
+            finally:
+                served.loading = False
+        # Followed aliases move; a model that failed to load is tried again when what its
+        # reference points to changes (a Production version appears, a fix is registered).
+        self._tasks.append(loop.create_task(self._follow(), name="follow-aliases"))
+
+    def _loaded(self, served: Served) -> None:
+        current = served.current
+        for callback in self.on_load:
+            callback(served, current.loaded.load_seconds if current else 0.0)
+        log.info(
+            "serving %s as %s",
+            served.ref,
+            current.target.identity if current else None,
+            extra={"model": served.ref},
+        )
+
+    # --- loading (on the loader thread) ---------------------------------------------
+
+    def _base_for(self, adapter_base: str) -> _Base | None:
+        with self._bases_lock:
+            return self._bases.get(adapter_base)
+
+    def _load(self, target: Target) -> Current:
+        saved = read_adapter(target.model_dir)
+        name = next(self._names)
+        base = self._base_for(saved.meta.base_model)
+        if base is None:
+            engine = Engine(saved, name, device=self.options.device, quantize=self.options.quantize)
+            batcher = Batcher(
+                engine.forward,
+                max_batch_tokens=self.options.max_batch_tokens,
+                max_wait_ms=self.options.max_wait_ms,
+                max_queue=self.options.max_queue,
+                executor=self._inference,
+            )
+            batcher.stats.observers.extend(self.batch_observers)
+            base = _Base(engine=engine, batcher=batcher)
+            with self._bases_lock:
+                self._bases[saved.meta.base_model] = base
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(batcher.start)
+            loaded = engine.adapters[name]
+        else:
+            loaded = base.engine.add(saved, name)
+        return Current(
+            target=target,
+            engine=base.engine,
+            batcher=base.batcher,
+            adapter=name,
+            loaded=loaded,
+            loaded_at=time.time(),
+        )
+
+    # --- following aliases ----------------------------------------------------------
+
+    async def _follow(self) -> None:
+        loop = asyncio.get_running_loop()
+        retiring: list[Current] = []
+        while True:
+            await asyncio.sleep(self.options.follow_interval_s)
+            retiring = [c for c in retiring if not self._retire(c)]
+            for served in self.served:
+                if not (served.follows or served.current is None):
+                    continue
+                try:
+                    target = await loop.run_in_executor(
+                        self._loader, resolve, self.settings, served.ref
+                    )
+                except Exception as error:
+                    # The alias was removed, or the database is away: keep serving what we have.
+                    served.swap_error = _why(error)
+                    continue
+                old = served.current
+                if old is not None and old.target.identity == target.identity:
+                    served.swap_error = None
+                    continue
+                if old is None and served.failed_identity == target.identity:
+                    continue  # failed to load before, and nothing has changed since
+                try:
+                    new = await loop.run_in_executor(self._loader, self._load, target)
+                except Exception as error:
+                    if old is None:
+                        served.error, served.failed_identity = _why(error), target.identity
+                    else:
+                        served.swap_error = _why(error)
+                    log.warning("could not load %s for %s: %s", target.identity, served.ref, error)
+                    continue
+                served.follows = target.name is not None and ":" not in served.ref
+                served.current = new  # the swap: one assignment
+                served.error, served.swap_error = None, None
+                served.swaps += 1
+                self._loaded(served)
+                if old is not None:
+                    log.info(
+                        "%s moved from %s to %s",
+                        served.ref,
+                        old.target.identity,
+                        new.target.identity,
+                        extra={"model": served.ref},
+                    )
+                    retiring.append(old)
+            retiring = [c for c in retiring if not self._retire(c)]
+
+    def _retire(self, old: Current) -> bool:
+        """Remove a swapped-out adapter once nothing queued uses it; True when done."""
+        if any(s.current is not None and s.current.adapter == old.adapter for s in self.served):
+            return True  # still served under another reference: keep it
+        if old.batcher.in_use.get(old.adapter):
+            return False
+        try:
+            old.engine.remove(old.adapter)
+        except ValueError:
+            return True
+        return True
+
+    # --- lookups --------------------------------------------------------------------
+
+    def find(self, model: str | None) -> Served:
+        """The served model a request names (None: the only one)."""
+        refs = ", ".join(s.ref for s in self.served)
+        if model is None:
+            if len(self.served) == 1:
+                return self.served[0]
+            raise InvalidInput(
+                f"this server serves {len(self.served)} models: say which one",
+                hint=f"Send `model`: one of {refs}.",
+                field="model",
+            )
+        wanted = model.strip()
+        for served in self.served:
+            if served.ref == wanted:
+                return served
+        for served in self.served:
+            current = served.current
+            if current is None:
+                continue
+            target = current.target
+            names = {target.identity, target.experiment_id}
+            if target.name and served.follows:
+                names.add(target.name)
+                if "@" in served.ref:
+                    names.add(f"{target.name}@{served.ref.split('@', 1)[1].lower()}")
+            if wanted in names or wanted.lower() in names:
+                return served
+        raise NotFound(f"this server does not serve {model!r}", hint=f"It serves: {refs}.")
+
+    def memory(self) -> dict[str, int]:
+        return {name: base.engine.memory_bytes() for name, base in self._bases.items()}
+
+    def queue_size(self) -> int:
+        return sum(base.batcher.queue_size for base in self._bases.values())
+
+    def batchers(self) -> list[Batcher]:
+        return [base.batcher for base in self._bases.values()]
+
+
+def _why(error: BaseException) -> str:
+    if isinstance(error, LoraforgeError):
+        return error.message + (f" ({error.hint})" if error.hint else "")
+    return f"{type(error).__name__}: {error}"
+
+
+@dataclass
+class Answer:
+    label: Any
+    probability: float
+    latency_ms: float
+    base_model: str
+    language: str
+    model: str
+    extra: dict[str, Any] = field(default_factory=dict)

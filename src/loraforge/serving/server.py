@@ -1,0 +1,247 @@
+"""The prediction server (``loraforge serve``): /predict, /health, /models, /metrics.
+
+Thin: requests are checked here (bounded texts, documented limits), answered by the
+ModelSet's engines through their batchers; every refusal is the platform's error shape
+(``{"detail", "hint", "errors"}``) with its own status: 422 bad input, 404 unknown model,
+429 queue full (Retry-After), 503 model not loaded, 504 past the deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from loraforge.api import errors as api_errors
+from loraforge.errors import TimedOut, Unavailable
+from loraforge.serving.metrics import ServeMetrics
+from loraforge.serving.models import ModelSet, Served, ServerOptions
+from loraforge.settings import Settings
+
+log = logging.getLogger("loraforge.serving.requests")
+
+MAX_TEXTS = 256  # per request: one request should not fill a batch budget many times over
+MAX_TEXT_CHARS = 20_000  # far beyond any model's max_length in tokens; bounds tokenizing
+DEFAULT_TIMEOUT_MS = 30_000
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text
+
+
+class ServePredictRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"texts": ["what a great flight"], "model": "tweet-sentiment@production"}]
+        },
+    )
+
+    texts: list[Annotated[str, Field(max_length=MAX_TEXT_CHARS), AfterValidator(_not_blank)]] = (
+        Field(
+            min_length=1,
+            max_length=MAX_TEXTS,
+            description=f"1 to {MAX_TEXTS} texts, none empty, each at most {MAX_TEXT_CHARS} "
+            "characters; answers come back in the same order.",
+        )
+    )
+    model: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="NAME@production, NAME@staging, NAME:3 or an experiment id; optional "
+        "when the server serves one model.",
+    )
+
+
+class Prediction(BaseModel):
+    label: Any
+    probability: float
+    latency_ms: float
+    base_model: str
+    language: str
+
+
+class Predictions(BaseModel):
+    model: str = Field(description="The version that answered: NAME:VERSION or an experiment id.")
+    data: list[Prediction]
+
+
+def _served_public(served: Served, quantize: str) -> dict[str, Any]:
+    current = served.current
+    body: dict[str, Any] = {
+        "ref": served.ref,
+        "status": "loaded" if current else ("loading" if served.loading else "failed"),
+        "error": served.error if current is None else None,
+        "follows": served.follows,
+        "swaps": served.swaps,
+        "swap_error": served.swap_error,
+    }
+    if current is not None:
+        target, loaded = current.target, current.loaded
+        body |= {
+            "model": target.identity,
+            "name": target.name,
+            "version": target.version,
+            "stage": target.stage,
+            "experiment_id": target.experiment_id,
+            "base_model": loaded.base_model,
+            "language": loaded.language,
+            "labels": loaded.labels,
+            "max_length": loaded.max_length,
+            "quantization": quantize,
+            "adapter_parameters": loaded.parameters,
+            "adapter_memory_bytes": loaded.parameters * 4,
+            "load_seconds": loaded.load_seconds,
+        }
+    return body
+
+
+def create_serve_app(
+    settings: Settings,
+    refs: list[str],
+    options: ServerOptions | None = None,
+    *,
+    timeout_ms: float = DEFAULT_TIMEOUT_MS,
+) -> FastAPI:
+    options = options or ServerOptions()
+    models = ModelSet(settings, refs, options)
+    metrics = ServeMetrics()
+    metrics.models_requested.set(len(models.served))
+    metrics.track(models.queue_size, lambda: sum(1 for s in models.served if s.ready))
+    models.batch_observers.append(metrics.observe_batch)
+
+    def on_load(served: Served, seconds: float) -> None:
+        metrics.load_seconds.labels(served.ref).set(seconds)
+        if served.swaps:
+            metrics.swaps.labels(served.ref).inc()
+
+    models.on_load.append(on_load)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        await models.start()
+        yield
+        await models.stop()
+
+    app = FastAPI(
+        title="loraforge serve",
+        summary="Predictions from LoRA adapters on shared base models, micro-batched.",
+        lifespan=lifespan,
+    )
+    api_errors.install(app)
+    app.add_middleware(api_errors.LastResortMiddleware)
+    app.state.models = models
+    app.state.metrics = metrics
+
+    @app.middleware("http")
+    async def request_log(request: Request, call_next):
+        began = time.perf_counter()
+        request.state.arrived = began
+        response = await call_next(request)
+        if request.url.path == "/predict":
+            model = getattr(request.state, "model", None) or "unknown"
+            seconds = time.perf_counter() - began
+            metrics.requests.labels(model, str(response.status_code)).inc()
+            metrics.request_duration.labels(model).observe(seconds)
+            extra = {
+                "model": model,
+                "status": response.status_code,
+                "latency_ms": round(seconds * 1000, 2),
+                "texts": getattr(request.state, "texts", None),
+            }
+            log.info("predict %s %s", model, response.status_code, extra=extra)
+        return response
+
+    @app.post(
+        "/predict",
+        response_model=Predictions,
+        summary="Classify texts",
+        responses=api_errors.error_responses(404, 422, 429, 503, 504),
+    )
+    async def predict(body: ServePredictRequest, request: Request) -> Predictions:
+        """One answer per text, in order. `latency_ms` is this request's own time, from
+        arrival to answer (queue wait and inference)."""
+        arrived = request.state.arrived
+        served = models.find(body.model)
+        request.state.model = served.ref
+        request.state.texts = len(body.texts)
+        current = served.current
+        if current is None:
+            state = "is still loading" if served.loading else f"failed to load: {served.error}"
+            raise Unavailable(
+                f"model {served.ref} {state}", hint="GET /health says when every model is ready."
+            )
+        loop = asyncio.get_running_loop()
+        deadline = arrived + timeout_ms / 1000
+        ids = await loop.run_in_executor(
+            models.tokenizing, current.engine.tokenize, body.texts, current.loaded.max_length
+        )
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            raise TimedOut(f"no answer within {timeout_ms:.0f} ms")
+        probabilities, queue_s, _ = await current.batcher.submit(
+            current.adapter, ids, timeout_s=remaining
+        )
+        metrics.queue_duration.observe(queue_s)
+        metrics.texts.labels(served.ref).inc(len(body.texts))
+        latency_ms = round((time.perf_counter() - arrived) * 1000, 2)
+        labels = current.loaded.labels
+        data = []
+        for row in probabilities:
+            best = max(range(len(row)), key=row.__getitem__)
+            data.append(
+                Prediction(
+                    label=labels[best],
+                    probability=round(float(row[best]), 6),
+                    latency_ms=latency_ms,
+                    base_model=current.loaded.base_model,
+                    language=current.loaded.language,
+                )
+            )
+        return Predictions(model=current.target.identity, data=data)
+
+    @app.get("/health", summary="200 when every requested model is loaded, else 503")
+    async def health() -> JSONResponse:
+        listed = [_served_public(s, options.quantize) for s in models.served]
+        missing = [s for s in models.served if not s.ready]
+        if not missing:
+            return JSONResponse({"status": "ok", "models": listed})
+        words = "; ".join(
+            f"{s.ref}: {'loading' if s.loading else s.error or 'not loaded'}" for s in missing
+        )
+        body = api_errors.error_body(
+            f"{len(missing)} of {len(models.served)} models not loaded: {words}",
+            "The loaded models keep serving; GET /models shows each one.",
+        )
+        return JSONResponse({**body, "status": "unavailable", "models": listed}, status_code=503)
+
+    @app.get("/models", summary="What is loaded: versions, labels, quantization, memory")
+    async def loaded_models() -> dict[str, Any]:
+        return {
+            "data": [_served_public(s, options.quantize) for s in models.served],
+            "base_models": [
+                {
+                    "base_model": name,
+                    "quantization": options.quantize,
+                    "device": options.device,
+                    "memory_bytes": size,
+                }
+                for name, size in models.memory().items()
+            ],
+        }
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def prometheus() -> Response:
+        payload, content_type = metrics.exposition()
+        return Response(payload, media_type=content_type)
+
+    return app
