@@ -156,6 +156,9 @@ class ModelSet:
         self._bases_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task] = []
+        # Adapter name → requests holding it (from reading `current` to their answer),
+        # so a swapped-out adapter outlives every request that started with it.
+        self._holders: dict[str, int] = {}
         self.on_load: list[Any] = []  # callbacks(served, seconds), for metrics
         self.batch_observers: list[Any] = []  # callbacks(texts, tokens, seconds)
         # One tokenizer thread: a fast tokenizer's truncation setting is shared state, and
@@ -300,11 +303,25 @@ class ModelSet:
                     retiring.append(old)
             retiring = [c for c in retiring if not self._retire(c)]
 
+    def acquire(self, served: Served) -> Current | None:
+        """The model a request is answered by, held until ``release`` (event loop only)."""
+        current = served.current
+        if current is not None:
+            self._holders[current.adapter] = self._holders.get(current.adapter, 0) + 1
+        return current
+
+    def release(self, current: Current) -> None:
+        left = self._holders.get(current.adapter, 0) - 1
+        if left > 0:
+            self._holders[current.adapter] = left
+        else:
+            self._holders.pop(current.adapter, None)
+
     def _retire(self, old: Current) -> bool:
-        """Remove a swapped-out adapter once nothing queued uses it; True when done."""
+        """Remove a swapped-out adapter once no request holds it; True when done."""
         if any(s.current is not None and s.current.adapter == old.adapter for s in self.served):
             return True  # still served under another reference: keep it
-        if old.batcher.in_use.get(old.adapter):
+        if self._holders.get(old.adapter) or old.batcher.in_use.get(old.adapter):
             return False
         try:
             old.engine.remove(old.adapter)

@@ -21,7 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from loraforge.api import errors as api_errors
 from loraforge.errors import TimedOut, Unavailable
 from loraforge.serving.metrics import ServeMetrics
-from loraforge.serving.models import ModelSet, Served, ServerOptions
+from loraforge.serving.models import Current, ModelSet, Served, ServerOptions
 from loraforge.settings import Settings
 
 log = logging.getLogger("loraforge.serving.requests")
@@ -161,6 +161,25 @@ def create_serve_app(
             log.info("predict %s %s", model, response.status_code, extra=extra)
         return response
 
+    async def _answer(
+        current: Current, texts: list[str], arrived: float
+    ) -> tuple[list[list[float]], float]:
+        loop = asyncio.get_running_loop()
+        deadline = arrived + timeout_ms / 1000
+        ids = await loop.run_in_executor(
+            models.tokenizing, current.engine.tokenize, texts, current.loaded.max_length
+        )
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            raise TimedOut(
+                f"no answer within {timeout_ms:.0f} ms",
+                hint="The server is overloaded: send it again later, or fewer texts at once.",
+            )
+        probabilities, queue_s, _ = await current.batcher.submit(
+            current.adapter, ids, timeout_s=remaining
+        )
+        return probabilities, queue_s
+
     @app.post(
         "/predict",
         response_model=Predictions,
@@ -174,23 +193,16 @@ def create_serve_app(
         served = models.find(body.model)
         request.state.model = served.ref
         request.state.texts = len(body.texts)
-        current = served.current
+        current = models.acquire(served)
         if current is None:
             state = "is still loading" if served.loading else f"failed to load: {served.error}"
             raise Unavailable(
                 f"model {served.ref} {state}", hint="GET /health says when every model is ready."
             )
-        loop = asyncio.get_running_loop()
-        deadline = arrived + timeout_ms / 1000
-        ids = await loop.run_in_executor(
-            models.tokenizing, current.engine.tokenize, body.texts, current.loaded.max_length
-        )
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0:
-            raise TimedOut(f"no answer within {timeout_ms:.0f} ms")
-        probabilities, queue_s, _ = await current.batcher.submit(
-            current.adapter, ids, timeout_s=remaining
-        )
+        try:
+            probabilities, queue_s = await _answer(current, body.texts, arrived)
+        finally:
+            models.release(current)
         metrics.queue_duration.observe(queue_s)
         metrics.texts.labels(served.ref).inc(len(body.texts))
         latency_ms = round((time.perf_counter() - arrived) * 1000, 2)
