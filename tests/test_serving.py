@@ -19,7 +19,7 @@ from services import free_port
 
 from loraforge.auth.users import local_operator
 from loraforge.errors import TimedOut, TooManyRequests
-from loraforge.inference.predictor import Predictor, final_model_dir
+from loraforge.inference.predictor import final_model_dir
 from loraforge.serving.adapters import read_adapter
 from loraforge.serving.batcher import Batcher
 from loraforge.serving.engine import Engine
@@ -55,17 +55,23 @@ def three_class_run(tiny_model_dir, shared_settings, tmp_path_factory):
 
 
 def _reference(model_dir: Path, texts: list[str]) -> list[list[float]]:
-    """The merged model of the old predictor: what the engine must agree with."""
-    predictor = Predictor(model_dir, device="cpu")
-    encoded = predictor.tokenizer(
-        texts,
-        truncation=True,
-        max_length=predictor.meta.max_length,
-        padding=True,
-        return_tensors="pt",
+    """The adapter merged into its base, the plain PEFT way: what the engine must match."""
+    from peft import PeftModel
+
+    from loraforge.models.artifacts import read_model_meta
+    from loraforge.models.catalog import resolve_base_model
+    from loraforge.models.loading import load_classifier
+
+    meta = read_model_meta(model_dir)
+    tokenizer, base = load_classifier(
+        resolve_base_model(meta.base_model), meta.labels, tokenizer_source=str(model_dir)
+    )
+    model = PeftModel.from_pretrained(base, str(model_dir)).merge_and_unload().eval()
+    encoded = tokenizer(
+        texts, truncation=True, max_length=meta.max_length, padding=True, return_tensors="pt"
     )
     with torch.inference_mode():
-        return torch.softmax(predictor.model(**encoded).logits, dim=-1).tolist()
+        return torch.softmax(model(**encoded).logits, dim=-1).tolist()
 
 
 def _close(a: list[float], b: list[float], tolerance: float = 1e-4) -> bool:

@@ -1,7 +1,8 @@
-"""A fine-tuned model answering predictions.
+"""A fine-tuned model answering predictions in this process (``loraforge predict``).
 
-The LoRA adapter is merged into the base weights once at load time: the merged model
-runs as fast as the base model, with no adapter overhead per request.
+The same engine as the server (serving/engine.py): the adapter on its base model,
+unmerged; texts sorted by length and run in batches of at most ``MAX_BATCH_TOKENS``
+padded tokens, so short texts are not padded to the longest one.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loraforge.errors import NotFound
-from loraforge.models.artifacts import ModelMeta, read_model_meta
-from loraforge.models.catalog import resolve_base_model
+from loraforge.models.artifacts import ModelMeta
 
-BATCH_SIZE = 32
+MAX_BATCH_TOKENS = 8192
+ADAPTER = "model"
 
 
 @dataclass(frozen=True)
@@ -37,56 +37,44 @@ class Prediction:
 
 
 class Predictor:
-    def __init__(self, model_dir: Path, *, device: str = "auto") -> None:
-        import torch
-        from peft import PeftModel
-
+    def __init__(self, model_dir: Path, *, device: str = "auto", quantize: str = "none") -> None:
         from loraforge.models.device import select_device
-        from loraforge.models.loading import load_classifier, quiet_loading
+        from loraforge.serving.adapters import read_adapter
+        from loraforge.serving.engine import Engine
 
-        if not model_dir.is_dir():
-            raise NotFound(f"model folder {model_dir} does not exist")
-        self.meta: ModelMeta = read_model_meta(model_dir)
-        self.device = select_device(device)
-        with quiet_loading():
-            self.tokenizer, base_model = load_classifier(
-                resolve_base_model(self.meta.base_model),
-                self.meta.labels,
-                tokenizer_source=str(model_dir),
-            )
-            model = PeftModel.from_pretrained(base_model, str(model_dir))
-            self.model = model.merge_and_unload().to(self.device).eval()
-        self._torch = torch
+        saved = read_adapter(model_dir)
+        self.meta: ModelMeta = saved.meta
+        self.engine = Engine(saved, ADAPTER, device=select_device(device), quantize=quantize)
 
-    def predict(self, texts: list[str], *, batch_size: int = BATCH_SIZE) -> list[Prediction]:
-        """One prediction per text; ``latency_ms`` is the wall time of the batch it was in."""
-        torch = self._torch
-        out: list[Prediction] = []
-        for start in range(0, len(texts), batch_size):
-            batch = texts[start : start + batch_size]
+    def predict(
+        self, texts: list[str], *, max_batch_tokens: int = MAX_BATCH_TOKENS
+    ) -> list[Prediction]:
+        """One prediction per text, in order; ``latency_ms`` is the wall time of the batch
+        it was in (tokenizing included)."""
+        ids = self.engine.tokenize(texts, self.meta.max_length) if texts else []
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out: list[Prediction | None] = [None] * len(ids)
+        start = 0
+        while start < len(order):
             began = time.perf_counter()
-            encoded = self.tokenizer(
-                batch,
-                truncation=True,
-                max_length=self.meta.max_length,
-                padding=True,
-                return_tensors="pt",
-            ).to(self.device)
-            with torch.inference_mode():
-                probabilities = torch.softmax(self.model(**encoded).logits.float(), dim=-1)
-            best = probabilities.max(dim=-1)
+            end = start + 1
+            # Sorted ascending: the last text of a batch is its longest.
+            while end < len(order) and len(ids[order[end]]) * (end - start + 1) <= max_batch_tokens:
+                end += 1
+            batch = order[start:end]
+            rows = self.engine.forward([(ADAPTER, ids[i]) for i in batch])
             latency = round((time.perf_counter() - began) * 1000, 2)
-            for index, probability in zip(best.indices.tolist(), best.values.tolist(), strict=True):
-                out.append(
-                    Prediction(
-                        label=self.meta.labels[index],
-                        probability=round(float(probability), 6),
-                        latency_ms=latency,
-                        base_model=self.meta.base_model,
-                        language=self.meta.language,
-                    )
+            for index, row in zip(batch, rows, strict=True):
+                best = max(range(len(row)), key=row.__getitem__)
+                out[index] = Prediction(
+                    label=self.meta.labels[best],
+                    probability=round(float(row[best]), 6),
+                    latency_ms=latency,
+                    base_model=self.meta.base_model,
+                    language=self.meta.language,
                 )
-        return out
+            start = end
+        return out  # type: ignore[return-value]
 
 
 def final_model_dir(results_dir: Path) -> Path:

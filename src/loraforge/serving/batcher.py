@@ -88,6 +88,9 @@ class Batcher:
         self.max_batch_tokens = max_batch_tokens
         self.max_wait_s = max_wait_ms / 1000
         self.max_queue = max_queue
+        # A shared executor (one inference thread for several base models) is its owner's
+        # to shut down; our own is ours.
+        self._owns_executor = executor is None
         self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="inference")
         self._pending: list[_Item] = []
         self._arrived = asyncio.Event()
@@ -114,7 +117,8 @@ class Batcher:
                 item.request.done.set_exception(TimedOut("the server is stopping"))
                 item.request.done.exception()  # retrieved: no "never retrieved" warning
         self._pending.clear()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._owns_executor:
+            self._executor.shutdown(wait=False, cancel_futures=True)
 
     @property
     def queue_size(self) -> int:

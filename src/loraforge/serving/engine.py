@@ -150,6 +150,7 @@ class Engine:
             self.model = PeftModel(model, _lora_config(first), adapter_name=name)
         self.model.eval()
         self.adapters: dict[str, Loaded] = {}
+        self._active = name  # PEFT's active adapter: what a one-adapter batch runs
         self._insert(first, name, began)
         if quantize == "int8":
             self._quantize()
@@ -251,7 +252,8 @@ class Engine:
             if name in self.model.active_adapters:
                 # PEFT's "active" adapter only matters without adapter_names (never here);
                 # moving it first spares the warning delete_adapter gives.
-                self.model.set_adapter(next(n for n in self.adapters if n != name))
+                self._active = next(n for n in self.adapters if n != name)
+                self.model.set_adapter(self._active)
             self.model.delete_adapter(name)
             for _, routed in self._routed.values():
                 del routed.heads[name]
@@ -283,11 +285,19 @@ class Engine:
         with self._lock, torch.inference_mode():
             for _, routed in self._routed.values():
                 routed.rows = names
-            logits = self.model(
-                input_ids=input_ids.to(self.device),
-                attention_mask=mask.to(self.device),
-                adapter_names=names,
-            ).logits.float()
+            inputs = {
+                "input_ids": input_ids.to(self.device),
+                "attention_mask": mask.to(self.device),
+            }
+            if len(set(names)) == 1:
+                # One adapter: PEFT's plain path, without the per-layer gather and scatter
+                # of a mixed batch.
+                if self._active != names[0]:
+                    self.model.set_adapter(names[0])
+                    self._active = names[0]
+                logits = self.model(**inputs).logits.float()
+            else:
+                logits = self.model(**inputs, adapter_names=names).logits.float()
             sizes = [len(self.adapters[name].labels) for name in names]
         out = []
         for i, size in enumerate(sizes):

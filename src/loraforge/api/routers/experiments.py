@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import asdict
-from functools import lru_cache
 from pathlib import Path, PureWindowsPath
 from typing import Annotated, Any
 
@@ -32,6 +31,7 @@ from loraforge.auth.users import UserRecord
 from loraforge.data import store
 from loraforge.errors import Conflict, InvalidRequest, LoraforgeError, NotFound
 from loraforge.registry import service as registry
+from loraforge.serving import local
 from loraforge.tracking import experiments, runs
 from loraforge.tracking.experiments import ExperimentRecord
 
@@ -197,9 +197,9 @@ def delete_experiment(
         )
         record.session.commit()
         raise
-    # Its model may be cached for /predict; nothing can ask for it now (the row is gone),
+    # Its model may be loaded for /predict; nothing can ask for it now (the row is gone),
     # but the memory should go with it.
-    _predictor.cache_clear()
+    local.shared().forget(experiment_id)
     record(
         "experiment.delete",
         audit.SUCCESS,
@@ -211,19 +211,11 @@ def delete_experiment(
     return Response(status_code=204)
 
 
-@lru_cache(maxsize=4)
-def _predictor(model_dir: str):
-    # Loaded once per experiment and kept: loading a model costs seconds, predicting milliseconds.
-    from loraforge.inference.predictor import Predictor
-
-    return Predictor(Path(model_dir))
-
-
 @router.post(
     "/predict",
     response_model=PredictionsPublic,
     summary="Classify texts",
-    responses=error_responses(400, 404, 422),
+    responses=error_responses(400, 404, 422, 429, 504),
 )
 async def predict(
     body: PredictRequest, user: CurrentUser, settings: SettingsDep
@@ -233,16 +225,17 @@ async def predict(
     model version (`model`: `NAME@production`, `NAME@staging` or `NAME:3`; usable by
     every signed-in user). Give exactly one. Empty or blank texts are refused (422,
     naming their index), so answers always line up with the texts."""
-    model_dir = await run_in_threadpool(_model_dir, body, user, settings)
-    predictor = await run_in_threadpool(_predictor, str(model_dir))
-    answers = await run_in_threadpool(predictor.predict, body.texts)
+    key, model_dir = await run_in_threadpool(_model_dir, body, user, settings)
+    # The serving engine, in process: one base model, adapters cached, requests batched.
+    answers = await local.shared().predict_async(key, model_dir, body.texts)
     return PredictionsPublic(
         data=[PredictionPublic(**without_server_paths(a.to_dict())) for a in answers]
     )
 
 
-def _model_dir(body: PredictRequest, user: UserRecord, settings) -> Path:
-    """The adapter folder to predict with, after the access check of its kind."""
+def _model_dir(body: PredictRequest, user: UserRecord, settings) -> tuple[str, Path]:
+    """The experiment id and adapter folder to predict with, after the access check of
+    its kind."""
     from loraforge.inference.predictor import final_model_dir
 
     if body.model is not None:
@@ -250,10 +243,10 @@ def _model_dir(body: PredictRequest, user: UserRecord, settings) -> Path:
         found = registry.resolve_reference(settings, body.model)
         if found.model_dir is None:
             raise NotFound(f"{found.reference} has no model files")
-        return found.model_dir
+        return found.experiment_id, found.model_dir
     record = _visible(settings.resolved_database_url(), body.experiment_id, user)
     if record.status != experiments.SUCCEEDED:
         raise InvalidRequest(
             f"experiment {record.id} has status {record.status}; only a succeeded one has a model"
         )
-    return final_model_dir(Path(record.results_dir))
+    return record.id, final_model_dir(Path(record.results_dir))
