@@ -337,10 +337,14 @@ def test_mlflow_unreachable_is_503_and_nothing_changes(world, monkeypatch):
     refused = move(world, "offline", 1, "Staging", who="alice")
     assert refused.status_code == 503, refused.text
     assert "MLflow" in refused.json()["detail"]
-    assert register(world, "offline").status_code == 503
+    assert register(world, "offline-too").status_code == 503
     monkeypatch.undo()
     assert get(world, "/models/offline/versions/1").json()["stage"] == "none"
     assert get(world, "/models/offline").json()["version_count"] == 1
+    assert get(world, "/models/offline-too").status_code == 404
+    # The same experiment under the same name again: a double click, refused.
+    again = register(world, "offline")
+    assert again.status_code == 409 and "already version 1" in again.json()["detail"]
 
 
 def test_base_models_moved_to_their_own_path(world):

@@ -186,8 +186,11 @@ def test_registration_creates_the_mlflow_version_the_card_and_an_audit_row(
     assert (event.outcome, event.username, event.target) == ("success", "alice", name)
     assert event.detail == {"experiment_id": "exp-1", "version": 1}
 
-    # The same experiment again is the next version; MLflow numbers it alike.
-    assert register(settings, name, alice).mlflow_version == "2"
+    # The same experiment again is refused (a double click); another is the next version,
+    # and MLflow numbers it alike.
+    with pytest.raises(Conflict, match="already version 1"):
+        register(settings, name, alice)
+    assert register(settings, name, alice, experiment_id="exp-2").mlflow_version == "2"
 
 
 def test_refused_registrations_change_nothing_and_are_audited(settings, people, runs, name):
@@ -435,7 +438,7 @@ def test_a_training_config_registers_as_the_operator(
     assert (info.version, info.owner_id, info.owner, info.tags) == (
         1,
         None,
-        None,
+        local_operator().username,  # no users row: its registrar stands for the owner
         {"license": "mit"},
     )
     [event] = audit_rows(settings, "model.register")

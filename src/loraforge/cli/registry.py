@@ -11,14 +11,15 @@ Imported at the end of cli/app.py, whose console and helpers it shares.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, is_dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from loraforge.cli.app import JsonOpt, _print_json, console
+from loraforge.cli.views import Column, fitted_table
 
 if TYPE_CHECKING:
     from loraforge.auth.users import UserRecord
@@ -137,29 +138,40 @@ def _stage(stage: str) -> str:
     return f"[{colour}]{stage}[/{colour}]" if colour else stage
 
 
-def _versions_table(versions: list[VersionInfo], *, with_name: bool, title: str | None = None):
-    table = Table(title=title, title_justify="left")
-    columns = ["model"] if with_name else []
-    columns += ["version", "stage", "macro-F1", "accuracy", "task", "language", "owner"]
-    columns += ["experiment", "registered (UTC)"]
-    for column in columns:
-        # Never wrapped: a name or an experiment id is copied into the next command.
-        table.add_column(column, no_wrap=column in ("model", "experiment", "version"))
-    for v in versions:
-        row = [escape(v.name)] if with_name else []
-        row += [
-            str(v.version),
-            _stage(v.stage),
-            _fmt(v.metrics.get("f1_macro")),
-            _fmt(v.metrics.get("accuracy")),
-            escape(_fmt(v.task)),
-            _fmt(v.language),
-            escape(v.owner or "cli"),
-            v.experiment_id,
-            _when(v.created_at),
-        ]
-        table.add_row(*row)
-    return table
+def _fit() -> bool:
+    # Piped to a file or grep: no width to fit, every column kept (as experiments list).
+    return console.is_terminal or "COLUMNS" in os.environ
+
+
+VERSION_COLUMNS = [
+    Column("version", lambda v: str(v.version)),
+    Column("stage", lambda v: _stage(v.stage)),
+    Column("macro-F1", lambda v: _fmt(v.metrics.get("f1_macro"))),
+    Column("accuracy", lambda v: _fmt(v.metrics.get("accuracy"))),
+    Column("task", lambda v: escape(_fmt(v.task))),
+    Column("language", lambda v: _fmt(v.language)),
+    Column("owner", lambda v: escape(_owner(v))),
+    Column("experiment", lambda v: v.experiment_id),
+    Column("registered (UTC)", lambda v: _when(v.created_at)),
+]
+# Left out first when the terminal is narrow; model, version, stage and macro-F1 stay.
+VERSION_DROPS = ("registered (UTC)", "experiment", "language", "owner", "task", "accuracy")
+
+
+def _owner(v: VersionInfo) -> str:
+    return v.owner or "-"
+
+
+def _versions_table(versions: list[VersionInfo], *, with_name: bool) -> None:
+    columns = ([Column("model", lambda v: escape(v.name))] if with_name else []) + VERSION_COLUMNS
+    fitted_table(
+        console,
+        columns,
+        versions,
+        drop_first=VERSION_DROPS,
+        fit_width=_fit(),
+        fallback=lambda v: f"{v.reference}  {_stage(v.stage)}",
+    )
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -255,24 +267,29 @@ def list_models(as_json: JsonOpt = False) -> None:
             "no registered models yet (loraforge registry register EXPERIMENT --name NAME)"
         )
         return
-    table = Table()
-    for column in ("model", "versions", "production", "staging", "latest", "updated (UTC)"):
-        table.add_column(column, no_wrap=column == "model")
-    for m in found:
-        production = (
-            f"v{m.production.version} (macro-F1 {_fmt(m.production.metrics.get('f1_macro'))})"
-            if m.production
-            else "-"
-        )
-        table.add_row(
-            escape(m.name),
-            str(m.version_count),
-            production,
-            ", ".join(f"v{n}" for n in m.staging) or "-",
-            f"v{m.latest.version} ({m.latest.stage})" if m.latest else "-",
-            _when(m.updated_at),
-        )
-    console.print(table)
+    columns = [
+        Column("model", lambda m: escape(m.name)),
+        Column("versions", lambda m: str(m.version_count)),
+        Column(
+            "production",
+            lambda m: (
+                f"v{m.production.version} (macro-F1 {_fmt(m.production.metrics.get('f1_macro'))})"
+                if m.production
+                else "-"
+            ),
+        ),
+        Column("staging", lambda m: ", ".join(f"v{n}" for n in m.staging) or "-"),
+        Column("latest", lambda m: f"v{m.latest.version} ({m.latest.stage})" if m.latest else "-"),
+        Column("updated (UTC)", lambda m: _when(m.updated_at)),
+    ]
+    fitted_table(
+        console,
+        columns,
+        found,
+        drop_first=("updated (UTC)", "latest", "staging"),
+        fit_width=_fit(),
+        fallback=lambda m: m.name,
+    )
 
 
 @registry_app.command("show")
@@ -301,7 +318,7 @@ def show(
     console.print(f"[bold]{escape(model.name)}[/bold]: {model.version_count} version(s)")
     if model.description:
         console.print(f"  {escape(model.description)}")
-    console.print(_versions_table(model.versions, with_name=False))
+    _versions_table(model.versions, with_name=False)
 
 
 def _version_detail(info: VersionInfo) -> None:
@@ -317,7 +334,7 @@ def _version_detail(info: VersionInfo) -> None:
             f"accuracy {_fmt(metrics.get('accuracy'))}, macro-F1 {_fmt(metrics.get('f1_macro'))}"
             f" on eval data {_fmt(metrics.get('eval_data_version'))}",
         ),
-        ("owner", info.owner or "cli"),
+        ("owner", info.owner or "-"),
         ("registered", f"{_when(info.created_at)} UTC"),
         ("MLflow", f"run {_fmt(info.mlflow_run_id)}, model version {_fmt(info.mlflow_version)}"),
         ("description", _fmt(info.description)),
@@ -336,21 +353,46 @@ def history(name: NameArg, as_json: JsonOpt = False) -> None:
 
     found = service.history(_settings(), name)
     if as_json:
-        _print_json([_as_data(t) for t in found])
+        _print_json([_transition_dict(t) for t in found])
         return
-    table = Table("at (UTC)", "version", "change", "by", "reason")
-    for t in found:
-        change = "registered" if t.from_stage is None else f"{t.from_stage} → {t.to_stage}"
-        if t.forced:
-            change += " [bold red](forced)[/bold red]"
-        table.add_row(
-            t.at.strftime("%Y-%m-%d %H:%M:%S"),
-            str(t.version),
-            change,
-            escape(t.actor_username or "-"),
-            escape(t.reason or ""),
-        )
-    console.print(table)
+    fitted_table(
+        console,
+        [
+            Column("at (UTC)", lambda t: t.at.strftime("%Y-%m-%d %H:%M:%S")),
+            Column("version", lambda t: str(t.version)),
+            Column("change", _change),
+            Column("by", lambda t: escape(t.actor_username or "-")),
+            Column("macro-F1", _snapshot),
+            Column("reason", lambda t: escape(t.reason or ""), wrap=True),
+        ],
+        found,
+        drop_first=("by", "macro-F1", "at (UTC)"),
+        fit_width=_fit(),
+        fallback=lambda t: f"v{t.version} {_change(t)}",
+    )
+
+
+def _transition_dict(t: Any) -> dict[str, Any]:
+    """As GET /models/{name}/history answers it."""
+    data = _as_data(t)
+    data["actor"] = data.pop("actor_username", None)
+    data.pop("actor_id", None)
+    return data
+
+
+def _change(t: Any) -> str:
+    if t.from_stage is None:
+        return "registered"
+    change = f"{t.from_stage} → {t.to_stage}"
+    return change + " [bold red](forced)[/bold red]" if t.forced else change
+
+
+def _snapshot(t: Any) -> str:
+    """The version's macro-F1 and, at a promotion to Production, the one it replaced."""
+    mine = _fmt((t.metrics or {}).get("f1_macro"))
+    if t.previous_production_metrics:
+        return f"{mine} (was {_fmt(t.previous_production_metrics.get('f1_macro'))})"
+    return mine
 
 
 @registry_app.command("promote")
@@ -445,7 +487,8 @@ def card(
     else:
         from rich.markdown import Markdown
 
-        console.print(Markdown(_without_front_matter(found.readme)))
+        # Wrapped to the width even when piped: a list item is otherwise cut at it.
+        console.print(Markdown(_without_front_matter(found.readme)), soft_wrap=False)
 
 
 def _without_front_matter(readme: str) -> str:
@@ -517,7 +560,7 @@ def search(
     if not page.items:
         console.print(f"no versions match ({page.total} in all)")
         return
-    console.print(_versions_table(page.items, with_name=True))
+    _versions_table(page.items, with_name=True)
     first = page.offset + 1
     console.print(
         f"[dim]{first}-{page.offset + len(page.items)} of {page.total}[/dim]", highlight=False
@@ -568,17 +611,22 @@ def recommend(
     if not found:
         console.print("no registered model matches")
         return
-    table = Table("#", "model", "stage", "score", "macro-F1", "why")
-    for rank, r in enumerate(found, start=1):
-        table.add_row(
-            str(rank),
-            escape(r.version.reference),
-            _stage(r.version.stage),
-            f"{r.score:.3f}",
-            _fmt(r.version.metrics.get("f1_macro")),
-            escape("; ".join(r.reasons)),
-        )
-    console.print(table)
+    ranked = list(enumerate(found, start=1))
+    fitted_table(
+        console,
+        [
+            Column("#", lambda p: str(p[0])),
+            Column("model", lambda p: escape(p[1].version.reference)),
+            Column("stage", lambda p: _stage(p[1].version.stage)),
+            Column("score", lambda p: f"{p[1].score:.3f}"),
+            Column("macro-F1", lambda p: _fmt(p[1].version.metrics.get("f1_macro"))),
+            Column("why", lambda p: escape("; ".join(p[1].reasons)), wrap=True),
+        ],
+        ranked,
+        drop_first=("macro-F1", "stage"),
+        fit_width=_fit(),
+        fallback=lambda p: f"{p[0]}. {p[1].version.reference}",
+    )
 
 
 @registry_app.command("sync")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
@@ -82,63 +83,104 @@ EXPERIMENT_COLUMNS: list[tuple[str, Callable[[ExperimentRecord], str]]] = [
 DROPPED_WHEN_NARROW = ("train rows", "base model", "created (UTC)", "macro-F1", "accuracy")
 
 
-def _experiment_rows_table(records: list[ExperimentRecord], headers: list[str]) -> Table:
-    table = Table()
-    for header in headers:
-        # Never wrapped, folded or cut: an id is copied into the next command, and the
-        # other values are short. Columns that do not fit are left out instead.
-        table.add_column(header, no_wrap=True)
-    values = dict(EXPERIMENT_COLUMNS)
-    for r in records:
-        table.add_row(*(values[header](r) for header in headers))
+@dataclass(frozen=True)
+class Column:
+    """One column of a fitted table: its header, its value (rich markup) for a row, and
+    whether it is prose that may wrap (a reason, a list of why) rather than a value that
+    must stay whole (an id, a score, a stage)."""
+
+    header: str
+    value: Callable[[Any], str]
+    wrap: bool = False
+
+
+WRAPPED_MIN = 24  # the width a wrapping column is given at least when space is short
+
+
+def _cell_width(column: Column, rows: list[Any]) -> int:
+    widest = max([len(column.header)] + [Text.from_markup(column.value(r)).cell_len for r in rows])
+    return min(widest, WRAPPED_MIN) if column.wrap else widest
+
+
+def _width(columns: list[Column], rows: list[Any]) -> int:
+    """The table's width with every whole value whole: widest cell per column, plus the
+    borders and padding rich adds (3 per column, 1 closing border)."""
+    return sum(_cell_width(c, rows) for c in columns) + 3 * len(columns) + 1
+
+
+def _rows_table(columns: list[Column], rows: list[Any], title: str | None) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        # Whole values are never wrapped, folded or cut: an id is copied into the next
+        # command, a score read at a glance. Columns that do not fit are left out instead.
+        table.add_column(
+            column.header,
+            no_wrap=not column.wrap,
+            min_width=min(_cell_width(column, rows), WRAPPED_MIN) if column.wrap else None,
+            overflow="fold",
+        )
+    for r in rows:
+        table.add_row(*(column.value(r) for column in columns))
     return table
 
 
-def _table_width(records: list[ExperimentRecord], headers: list[str]) -> int:
-    """The width of the table with every value whole: widest cell per column, plus the
-    borders and padding rich adds (3 per column, 1 closing border)."""
-    values = dict(EXPERIMENT_COLUMNS)
-    widths = [
-        max([len(header)] + [Text.from_markup(values[header](r)).cell_len for r in records])
-        for header in headers
-    ]
-    return sum(widths) + 3 * len(headers) + 1
+def fitted_table(
+    console: Console,
+    columns: list[Column],
+    rows: list[Any],
+    *,
+    drop_first: tuple[str, ...] = (),
+    fit_width: bool = True,
+    title: str | None = None,
+    fallback: Callable[[Any], str] | None = None,
+) -> None:
+    """Rows as a table in which every value shown is whole: in a narrow terminal the
+    columns named in ``drop_first`` are left out, in that order (and named below), rather
+    than shown cut. Without ``fit_width`` (output piped to a file or grep: no width to
+    fit) every column is kept. If not even the rest fits, ``fallback`` prints one line
+    per row."""
+    if not fit_width:
+        # console.print(width=…) cannot exceed the console's width: a console as wide as
+        # the table, writing to the same output, can.
+        wide = Console(
+            file=console.file,
+            width=max(console.width, _width(columns, rows)),
+            color_system=console.color_system,
+            soft_wrap=True,
+        )
+        wide.print(_rows_table(columns, rows, title))
+        return
+    shown, dropped = list(columns), []
+    for header in drop_first:
+        if _width(shown, rows) <= console.width:
+            break
+        shown = [c for c in shown if c.header != header]
+        dropped.append(header)
+    if _width(shown, rows) <= console.width or fallback is None:
+        console.print(_rows_table(shown, rows, title))
+    else:
+        for r in rows:
+            console.print(fallback(r), soft_wrap=True, highlight=False)
+    if dropped:
+        console.print(
+            f"[dim](terminal too narrow: {', '.join(dropped)} not shown; --json shows all)[/dim]"
+        )
 
 
 def experiment_table(
     console: Console, records: list[ExperimentRecord], *, fit_width: bool = True
 ) -> None:
     """The experiments, one row each; in a narrow terminal the less important columns are
-    left out (and named) rather than shown cut: every value shown is whole. Without
-    ``fit_width`` (output piped to a file or grep: no width to fit) every column is kept."""
-    headers = [header for header, _ in EXPERIMENT_COLUMNS]
-    if not fit_width:
-        # console.print(width=…) cannot exceed the console's width: a console as wide as
-        # the table, writing to the same output, can.
-        wide = Console(
-            file=console.file,
-            width=max(console.width, _table_width(records, headers)),
-            color_system=console.color_system,
-            soft_wrap=True,
-        )
-        wide.print(_experiment_rows_table(records, headers))
-        return
-    dropped: list[str] = []
-    for header in DROPPED_WHEN_NARROW:
-        if _table_width(records, headers) <= console.width:
-            break
-        headers.remove(header)
-        dropped.append(header)
-    if _table_width(records, headers) <= console.width:
-        console.print(_experiment_rows_table(records, headers))
-    else:
-        # Not even id and status fit in a table: one line each, never broken.
-        for r in records:
-            console.print(f"{r.id}  {_status(r)}", soft_wrap=True, highlight=False)
-    if dropped:
-        console.print(
-            f"[dim](terminal too narrow: {', '.join(dropped)} not shown; --json shows all)[/dim]"
-        )
+    left out (and named) rather than shown cut. Not even id and status fit in a table:
+    one line each, never broken."""
+    fitted_table(
+        console,
+        [Column(header, value) for header, value in EXPERIMENT_COLUMNS],
+        records,
+        drop_first=DROPPED_WHEN_NARROW,
+        fit_width=fit_width,
+        fallback=lambda r: f"{r.id}  {_status(r)}",
+    )
 
 
 def quality_warning(console: Console, quality: dict[str, Any]) -> None:

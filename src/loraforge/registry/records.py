@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from loraforge.db.models import Experiment, ModelVersion, RegisteredModel, User
+from loraforge.db.models import Experiment, ModelTransition, ModelVersion, RegisteredModel, User
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,8 @@ class VersionInfo:
     stage: str
     experiment_id: str
     owner_id: int | None
-    owner: str | None  # the owner's username; None for a version registered from the CLI
+    # The owner's username; for a version registered from the CLI, its registrar ("cli:root").
+    owner: str | None
     description: str | None
     tags: dict[str, str]
     task: str | None
@@ -85,6 +86,18 @@ def version_infos(session: Session, rows: Iterable[ModelVersion]) -> list[Versio
         if owner_ids
         else {}
     )
+    # A version registered from the CLI has no owner row: its registrar's name (as the
+    # history and audit log have it, "cli:<os user>") stands for the owner everywhere.
+    unowned = [(r.name, r.version) for r in rows if r.owner_id is None]
+    registrars: dict[tuple[str, int], str] = {}
+    if unowned:
+        names = {name for name, _ in unowned}
+        for name, number, actor in session.execute(
+            select(
+                ModelTransition.name, ModelTransition.version, ModelTransition.actor_username
+            ).where(ModelTransition.name.in_(names), ModelTransition.from_stage.is_(None))
+        ):
+            registrars[(name, number)] = actor
     infos = []
     for row in rows:
         experiment = experiments.get(row.experiment_id)
@@ -95,7 +108,9 @@ def version_infos(session: Session, rows: Iterable[ModelVersion]) -> list[Versio
                 stage=row.stage,
                 experiment_id=row.experiment_id,
                 owner_id=row.owner_id,
-                owner=owners.get(row.owner_id),
+                owner=owners.get(row.owner_id)
+                if row.owner_id is not None
+                else registrars.get((row.name, row.version)),
                 description=row.description,
                 tags=dict(row.tags or {}),
                 task=row.task,

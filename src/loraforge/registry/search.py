@@ -102,12 +102,15 @@ def _statement(
     language: str | None,
     task: str | None,
     stages: tuple[str, ...] | None,
+    experiment_id: str | None = None,
 ) -> Select:
     statement = select(
         ModelVersion.id, ModelVersion.tags, ModelVersion.metrics, ModelVersion.created_at
     )
     if stages is not None:
         statement = statement.where(ModelVersion.stage.in_(stages))
+    if experiment_id:
+        statement = statement.where(ModelVersion.experiment_id == experiment_id.strip())
     if name:
         # autoescape: "_" and "%" are legal in names and must not act as wildcards.
         statement = statement.where(
@@ -144,6 +147,7 @@ def search_versions(
     descending: bool = True,
     limit: int = 20,
     offset: int = 0,
+    experiment_id: str | None = None,
 ) -> SearchPage:
     """``search`` inside the caller's session."""
     metric = check_metric(metric)
@@ -172,6 +176,7 @@ def search_versions(
             language=language_code(language),
             task=task,
             stages=visible_stages(stage, include_archived),
+            experiment_id=experiment_id,
         )
     ).all()
     wanted = dict(tags or {})
@@ -219,6 +224,7 @@ def search(
     descending: bool = True,
     limit: int = 20,
     offset: int = 0,
+    experiment_id: str | None = None,
 ) -> SearchPage:
     """Registered versions matching every filter given, one page of them, with the total.
 
@@ -226,7 +232,8 @@ def search(
     (language also as a word, "Chinese"); tags: every pair must match; stage: exact, and
     Archived versions only with ``include_archived`` or ``stage="Archived"``;
     ``min_metric`` keeps versions whose ``metric`` (accuracy or f1_macro, from the
-    snapshot frozen at registration) is at least that.
+    snapshot frozen at registration) is at least that; ``experiment_id``: the versions
+    registered from that experiment.
     """
     with session_scope(settings.resolved_database_url()) as session:
         return search_versions(
@@ -244,4 +251,5 @@ def search(
             descending=descending,
             limit=limit,
             offset=offset,
+            experiment_id=experiment_id,
         )

@@ -27,25 +27,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loraforge.audit import log as audit
 from loraforge.auth.users import UserRecord
 from loraforge.db.engine import session_factory, session_scope
-from loraforge.db.models import Experiment, ModelVersion, RegisteredModel, User
+from loraforge.db.models import Experiment, ModelVersion, User
 from loraforge.errors import Conflict, Forbidden, LoraforgeError, NotFound
 from loraforge.registry import cards
 from loraforge.registry.cards import ModelCard
+from loraforge.registry.versions import model_or_404, model_versions, versions_in_words
 from loraforge.settings import Settings
 from loraforge.tracking.mlflow_bridge import MirrorVersion, RegistryMirror
 
 logger = logging.getLogger("loraforge.registry")
 
 T = TypeVar("T")
-
-VERSIONS_SHOWN = 10  # in a "versions: 1 (Staging), 2 (none)" message
-MODELS_SHOWN = 20
 
 
 @dataclass
@@ -191,42 +188,6 @@ def refused(
         detail=detail or {},
     )
     return error
-
-
-def model_versions(session: Session, name: str) -> list[ModelVersion]:
-    return list(
-        session.scalars(
-            select(ModelVersion)
-            .where(ModelVersion.name == name)
-            .order_by(ModelVersion.version.desc())
-            .execution_options(populate_existing=True)
-        )
-    )
-
-
-def versions_in_words(rows: list[ModelVersion]) -> str:
-    shown = sorted(rows, key=lambda r: r.version)[-VERSIONS_SHOWN:]
-    words = ", ".join(f"{r.version} ({r.stage})" for r in shown)
-    return ("…, " if len(rows) > len(shown) else "") + words if rows else "none"
-
-
-def model_or_404(session: Session, name: str) -> RegisteredModel:
-    model = session.get(RegisteredModel, name)
-    if model is None:
-        names = list(
-            session.scalars(
-                select(RegisteredModel.name).order_by(RegisteredModel.name).limit(MODELS_SHOWN + 1)
-            )
-        )
-        if names:
-            more = ", …" if len(names) > MODELS_SHOWN else ""
-            hint = f"Registered models: {', '.join(names[:MODELS_SHOWN])}{more}."
-        else:
-            hint = (
-                "No model is registered yet: `loraforge registry register EXPERIMENT --name NAME`."
-            )
-        raise NotFound(f"no registered model {name!r}", hint=hint)
-    return model
 
 
 def version_or_404(session: Session, name: str, version: int) -> ModelVersion:

@@ -33,6 +33,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 # Stages only an admin may move a version into: they change what the team serves.
 ADMIN_STAGES = (PRODUCTION, ARCHIVED)
 GATE_METRIC = "f1_macro"
+GATE_METRIC_WORDS = "macro-F1"
 
 # One rule for a name given here and one in a training config's registry.register_as.
 NAME_PATTERN = re.compile(MODEL_NAME_PATTERN)
@@ -43,6 +44,8 @@ MAX_TAGS = 32
 MAX_TAG_KEY = 64
 MAX_TAG_VALUE = 256
 MAX_REASON = 2000
+VERSIONS_SHOWN = 10  # in a "versions: 1 (Staging), 2 (none)" message
+MODELS_SHOWN = 20
 # Only reached when something bypasses the model-row lock (see _lock_model).
 VERSION_RACE_RETRIES = 5
 
@@ -74,6 +77,42 @@ class TransitionRecord(FromRow):
     metrics: dict[str, Any] | None
     previous_production_metrics: dict[str, Any] | None
     forced: bool
+
+
+def model_versions(session: Session, name: str) -> list[ModelVersion]:
+    return list(
+        session.scalars(
+            select(ModelVersion)
+            .where(ModelVersion.name == name)
+            .order_by(ModelVersion.version.desc())
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def versions_in_words(rows: list[ModelVersion]) -> str:
+    shown = sorted(rows, key=lambda r: r.version)[-VERSIONS_SHOWN:]
+    words = ", ".join(f"{r.version} ({r.stage})" for r in shown)
+    return ("…, " if len(rows) > len(shown) else "") + words if rows else "none"
+
+
+def model_or_404(session: Session, name: str) -> RegisteredModel:
+    model = session.get(RegisteredModel, name)
+    if model is None:
+        names = list(
+            session.scalars(
+                select(RegisteredModel.name).order_by(RegisteredModel.name).limit(MODELS_SHOWN + 1)
+            )
+        )
+        if names:
+            more = ", …" if len(names) > MODELS_SHOWN else ""
+            hint = f"Registered models: {', '.join(names[:MODELS_SHOWN])}{more}."
+        else:
+            hint = (
+                "No model is registered yet: `loraforge registry register EXPERIMENT --name NAME`."
+            )
+        raise NotFound(f"no registered model {name!r}", hint=hint)
+    return model
 
 
 def _now() -> datetime:
@@ -235,6 +274,18 @@ def register(
         except IntegrityError:
             pass  # registered by someone else a moment ago: we add a version to it
     _lock_model(session, name)
+    again = session.scalar(
+        select(ModelVersion.version).where(
+            ModelVersion.name == name, ModelVersion.experiment_id == experiment.id
+        )
+    )
+    if again is not None:
+        # The same model twice under one name is a double click, not a new version.
+        raise Conflict(
+            f"experiment {experiment.id!r} is already version {again} of {name!r}",
+            hint=f"Use {name}:{again}, or train a new experiment to register a new version.",
+            field="experiment_id",
+        )
     for _ in range(VERSION_RACE_RETRIES):
         number = (
             session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.name == name))
@@ -277,8 +328,15 @@ def _version(session: Session, name: str, version: int) -> ModelVersion:
         .execution_options(populate_existing=True)
     )
     if row is None:
-        raise NotFound(f"model {name!r} has no version {version}")
+        raise NotFound(
+            f"model {name!r} has no version {version}; "
+            f"versions: {versions_in_words(model_versions(session, name))}"
+        )
     return row
+
+
+def _in_stage(stage: str) -> str:
+    return "in no stage" if stage == NONE else stage
 
 
 def _gate(candidate: dict[str, Any], current: dict[str, Any], version: int, cur: int) -> str | None:
@@ -291,10 +349,12 @@ def _gate(candidate: dict[str, Any], current: dict[str, Any], version: int, cur:
         )
     new, old = candidate.get(GATE_METRIC), current.get(GATE_METRIC)
     if new is None or old is None:
-        return f"version {version} or Production version {cur} has no {GATE_METRIC} to compare"
+        return (
+            f"version {version} or Production version {cur} has no {GATE_METRIC_WORDS} to compare"
+        )
     if new < old:
         return (
-            f"version {version} has {GATE_METRIC} {new:.4f}, below Production version "
+            f"version {version} has {GATE_METRIC_WORDS} {new:.4f}, below Production version "
             f"{cur}'s {old:.4f} on the same eval data"
         )
     return None
@@ -315,8 +375,7 @@ def transition(
         raise InvalidRequest(f"stage must be one of {', '.join(STAGES)}", field="stage")
     if reason is not None and len(reason) > MAX_REASON:
         raise InvalidRequest(f"the reason has more than {MAX_REASON} characters", field="reason")
-    if session.get(RegisteredModel, name) is None:
-        raise NotFound(f"no registered model {name!r}")
+    model_or_404(session, name)
     _lock_model(session, name)
     # Read after the lock, which may have waited for another transition: we decide from
     # the state that one left.
@@ -324,7 +383,7 @@ def transition(
     current = row.stage
     if stage not in ALLOWED[current]:
         raise Conflict(
-            f"version {version} of {name!r} is {current} and cannot move to {stage}",
+            f"version {version} of {name!r} is {_in_stage(current)} and cannot move to {stage}",
             hint=f"From {current} it can move to: {', '.join(ALLOWED[current])}.",
         )
     if stage in ADMIN_STAGES and not user.is_admin:
@@ -388,8 +447,7 @@ def transition(
 
 def history(session: Session, *, name: str) -> list[TransitionRecord]:
     """Every registration and transition of a model, newest first."""
-    if session.get(RegisteredModel, name) is None:
-        raise NotFound(f"no registered model {name!r}")
+    model_or_404(session, name)
     rows = session.scalars(
         select(ModelTransition)
         .where(ModelTransition.name == name)

@@ -205,7 +205,8 @@ def is_admin(user: dict[str, Any]) -> bool:
 
 
 def owns(user: dict[str, Any], version: dict[str, Any]) -> bool:
-    """The API names a version's owner by username (None when the CLI registered it)."""
+    """The API names a version's owner by username ("cli:<os user>" when the CLI registered
+    it, a name no one signs in with)."""
     return version.get("owner") is not None and version.get("owner") == user.get("username")
 
 

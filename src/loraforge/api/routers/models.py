@@ -170,6 +170,10 @@ def search(
     order: Annotated[Literal["desc", "asc"], Query()] = "desc",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    experiment_id: Annotated[
+        str | None,
+        Query(max_length=100, description="Versions registered from this experiment."),
+    ] = None,
 ) -> SearchPage:
     """Versions of every registered model matching all the filters given, best `metric`
     (or newest, with `sort=date`) first, one page at a time: `total` says how many match
@@ -190,6 +194,7 @@ def search(
         descending=order == "desc",
         limit=limit,
         offset=offset,
+        experiment_id=experiment_id,
     )
     return SearchPage(
         data=[version_public(v) for v in page.items],

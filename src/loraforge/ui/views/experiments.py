@@ -20,7 +20,7 @@ from loraforge.ui.job_view import (
     quality_warning,
     when,
 )
-from loraforge.ui.model_view import parse_tags, refusal_words
+from loraforge.ui.model_view import parse_tags, refusal_words, stage_words
 
 # What a "Delete…" click is waiting on: "experiment:<id>" or "dataset:<id>".
 CONFIRM_DELETE = "experiments_confirm_delete"
@@ -226,8 +226,19 @@ def mlflow_link(experiment: dict[str, Any], place) -> None:
 
 
 def register(experiment: dict[str, Any]) -> None:
-    """Register the experiment as the next version of a named model (owner or admin)."""
-    with st.expander("Register this model", icon=":material/inventory_2:"):
+    """Register the experiment as the next version of a named model (owner or admin);
+    where it is registered already, say so first and link there."""
+    already = api.search_models(experiment_id=experiment["id"], include_archived=True)["data"]
+    for version in already:
+        st.page_link(
+            "views/models.py",
+            label=f"Registered as {version['name']} v{version['version']} "
+            f"({stage_words(version['stage'])})",
+            icon=":material/inventory_2:",
+            query_params={"name": version["name"], "version": str(version["version"])},
+        )
+    label = "Register this model" if not already else "Register it under another name"
+    with st.expander(label, icon=":material/inventory_2:"):
         with st.form(f"register-{experiment['id']}"):
             st.caption(
                 "A registered version is the team's: everyone can find it, read its card "
@@ -254,13 +265,16 @@ def register(experiment: dict[str, Any]) -> None:
             st.error(f"Tags: {error}. Write them as key=value, separated by commas.")
             return
         try:
-            version = api.register_model(
-                experiment["id"],
-                name.strip(),
-                description=description.strip() or None,
-                task=task.strip() or None,
-                tags=parsed or None,
-            )
+            # The card and its embeddings take a few seconds (the first time, the sentence
+            # model loads): say so, rather than leave the page dimmed with no word.
+            with st.spinner("Registering: writing its model card and MLflow version…"):
+                version = api.register_model(
+                    experiment["id"],
+                    name.strip(),
+                    description=description.strip() or None,
+                    task=task.strip() or None,
+                    tags=parsed or None,
+                )
         except ApiError as error:
             st.error(refusal_words(error, REGISTER_FIELDS), icon=":material/error:")
             return

@@ -365,7 +365,12 @@ def transition_panel(version: dict[str, Any]) -> None:
             type="primary" if target in (mv.STAGING, mv.PRODUCTION) else "secondary",
             icon=":material/archive:" if target == mv.ARCHIVED else ":material/upgrade:",
         ):
-            move(version, target, reason.strip() or None, force and target == mv.PRODUCTION)
+            forced = force and target == mv.PRODUCTION
+            if forced and not reason.strip():
+                # Checked here: the API would refuse it in words meant for its own clients.
+                st.error("A forced promotion needs a reason: write it above, then promote.")
+                return
+            move(version, target, reason.strip() or None, forced)
 
 
 def move(version: dict[str, Any], target: str, reason: str | None, force: bool) -> None:
@@ -434,10 +439,9 @@ def one_version() -> None:
     detail, version = pick_version()
     name, number = version["name"], version["version"]
     st.subheader(f"{name} v{number}")
-    st.markdown(
-        mv.badge(version["stage"])
-        + (f" &nbsp; {detail['description']}" if detail.get("description") else "")
-    )
+    # The version's own description; the model's when the version has none.
+    description = version.get("description") or detail.get("description")
+    st.markdown(mv.badge(version["stage"]) + (f" &nbsp; {description}" if description else ""))
     metrics = version.get("metrics") or {}
     cols = st.columns(4)
     cols[0].metric("Stage", mv.stage_words(version["stage"]))
@@ -454,8 +458,6 @@ def one_version() -> None:
     if version.get("tags"):
         facts.append(f"tags {mv.tag_words(version['tags'])}")
     st.caption(" · ".join(facts))
-    if version.get("description") and version["description"] != detail.get("description"):
-        st.markdown(version["description"])
 
     with st.container(border=True):
         st.markdown("**Stage**")
