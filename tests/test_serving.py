@@ -356,7 +356,7 @@ def test_a_server_following_production_swaps_versions_under_load_without_an_erro
     )
     deadline = time.monotonic() + 30
     while not any(a.json().get("model") == f"{name}:2" for a in answers[-20:]):
-        assert time.monotonic() < deadline, "the server never moved to version 2"
+        assert time.monotonic() < deadline, serve.client.get("/models").json()
         time.sleep(0.1)
     time.sleep(0.5)
     stop.set()
@@ -373,3 +373,68 @@ def test_a_server_following_production_swaps_versions_under_load_without_an_erro
     while len(engine.adapters) > 1:  # the old adapter is retired once nothing uses it
         assert time.monotonic() < deadline, list(engine.adapters)
         time.sleep(0.1)
+
+
+def test_in_production_predict_needs_a_valid_token_of_its_scope(
+    live_serve, shared_settings, tiny_run
+):
+    import jwt
+
+    from loraforge.auth import service_tokens, users
+    from loraforge.db.engine import session_scope
+    from loraforge.db.models import ServiceToken
+    from loraforge.settings import Settings
+
+    settings = Settings(
+        data_dir=shared_settings.data_dir,
+        results_dir=shared_settings.results_dir,
+        env="production",
+        jwt_secret="s" * 48,
+    )
+    operator = local_operator()
+    with session_scope(settings.resolved_database_url()) as session:
+        good, row = service_tokens.create(
+            session, name="checkout", scope="predict", actor=operator, settings=settings
+        )
+        doomed, doomed_row = service_tokens.create(
+            session, name="old", scope="predict", actor=operator, settings=settings
+        )
+        # A token of another scope (none is issued yet; the check must hold when one is).
+        session.add(
+            ServiceToken(
+                id="x" * 32,
+                name="trainer",
+                scope="train",
+                created_by="test",
+                created_at=row.created_at,
+                expires_at=row.expires_at,
+            )
+        )
+        other = jwt.encode(
+            {"sub": "service:" + "x" * 32, "iat": row.created_at, "exp": row.expires_at},
+            settings.jwt_secret.get_secret_value(),
+            algorithm="HS256",
+        )
+        person = users.create_user(
+            session, username=f"p{uuid.uuid4().hex[:6]}", password="pw-12345678"
+        )
+    from loraforge.auth.tokens import create_access_token
+
+    user_token, _ = create_access_token(user_id=person.id, settings=settings)
+    serve = live_serve(settings, [tiny_run.experiment_id])
+
+    def predict(token=None):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return serve.client.post("/predict", json={"texts": ["good"]}, headers=headers)
+
+    assert predict().status_code == 401 and predict().json()["hint"]
+    assert predict("not-a-jwt").status_code == 401
+    assert predict(good).status_code == 200
+    assert predict(user_token).status_code == 200
+    assert predict(other).status_code == 403
+    with session_scope(settings.resolved_database_url()) as session:
+        service_tokens.revoke(session, doomed_row.id, actor=operator)
+    refused = predict(doomed)
+    assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+    assert serve.client.get("/health").status_code == 200  # health stays public
+    assert serve.client.get("/models").status_code == 401

@@ -979,3 +979,6 @@ from loraforge.cli.registry import registry_app  # noqa: E402
 app.add_typer(registry_app, name="registry")
 
 import loraforge.cli.serve  # noqa: E402, F401  (registers `loraforge serve`)
+from loraforge.cli.tokens import tokens_app  # noqa: E402
+
+app.add_typer(tokens_app, name="tokens")

@@ -101,6 +101,12 @@ def serve(
         max_queue=max_queue,
     )
     logs.configure("serve")
+    if settings.env != "production" and host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(
+            f"[yellow]warning:[/yellow] serving {host} without tokens (development mode); "
+            "set LORAFORGE_ENV=production to require them",
+            highlight=False,
+        )
     server_app = create_serve_app(settings, refs, options, timeout_ms=timeout_ms)
     console.print(
         f"serving {', '.join(refs)} on http://{host}:{port} "

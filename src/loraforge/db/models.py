@@ -191,3 +191,19 @@ class ModelTransition(Base):
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     previous_production_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     forced: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ServiceToken(Base):
+    """A long-lived bearer token for a program, not a person (e.g. a client of
+    ``loraforge serve``): its scope limits what it may do; revoking it ends it at once."""
+
+    __tablename__ = "service_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the JWT's jti
+    name: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(String(64))

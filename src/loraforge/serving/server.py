@@ -14,11 +14,15 @@ import time
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from loraforge.api import errors as api_errors
+from loraforge.auth import service_tokens
+from loraforge.auth.service_tokens import Caller
+from loraforge.db.engine import session_scope
 from loraforge.errors import TimedOut, Unavailable
 from loraforge.serving.metrics import ServeMetrics
 from loraforge.serving.models import Current, ModelSet, Served, ServerOptions
@@ -29,6 +33,7 @@ log = logging.getLogger("loraforge.serving.requests")
 MAX_TEXTS = 256  # per request: one request should not fill a batch budget many times over
 MAX_TEXT_CHARS = 20_000  # far beyond any model's max_length in tokens; bounds tokenizing
 DEFAULT_TIMEOUT_MS = 30_000
+PREDICT_SCOPE = "predict"
 
 
 def _not_blank(text: str) -> str:
@@ -73,6 +78,26 @@ class Prediction(BaseModel):
 class Predictions(BaseModel):
     model: str = Field(description="The version that answered: NAME:VERSION or an experiment id.")
     data: list[Prediction]
+
+
+_bearer = HTTPBearer(auto_error=False, description="A user's or a service token (scope predict).")
+
+
+def _caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller | None:
+    """In production a token is needed (a user's, or a service token of scope predict);
+    in development none is (the server listens on 127.0.0.1 by default)."""
+    settings: Settings = request.app.state.settings
+    if settings.env != "production":
+        return None
+    token = credentials.credentials if credentials else None
+    with session_scope(settings.resolved_database_url()) as session:
+        return service_tokens.authenticate(session, token, settings=settings, scope=PREDICT_SCOPE)
+
+
+CallerDep = Annotated[Caller | None, Depends(_caller)]
 
 
 def _served_public(served: Served, quantize: str) -> dict[str, Any]:
@@ -140,6 +165,7 @@ def create_serve_app(
     api_errors.install(app)
     app.add_middleware(api_errors.LastResortMiddleware)
     app.state.models = models
+    app.state.settings = settings
     app.state.metrics = metrics
 
     @app.middleware("http")
@@ -157,6 +183,7 @@ def create_serve_app(
                 "status": response.status_code,
                 "latency_ms": round(seconds * 1000, 2),
                 "texts": getattr(request.state, "texts", None),
+                "caller": getattr(request.state, "caller", None),
             }
             log.info("predict %s %s", model, response.status_code, extra=extra)
         return response
@@ -184,12 +211,13 @@ def create_serve_app(
         "/predict",
         response_model=Predictions,
         summary="Classify texts",
-        responses=api_errors.error_responses(404, 422, 429, 503, 504),
+        responses=api_errors.error_responses(401, 403, 404, 422, 429, 503, 504),
     )
-    async def predict(body: ServePredictRequest, request: Request) -> Predictions:
+    async def predict(body: ServePredictRequest, request: Request, who: CallerDep) -> Predictions:
         """One answer per text, in order. `latency_ms` is this request's own time, from
         arrival to answer (queue wait and inference)."""
         arrived = request.state.arrived
+        request.state.caller = who.name if who else None
         served = models.find(body.model)
         request.state.model = served.ref
         request.state.texts = len(body.texts)
@@ -236,8 +264,12 @@ def create_serve_app(
         )
         return JSONResponse({**body, "status": "unavailable", "models": listed}, status_code=503)
 
-    @app.get("/models", summary="What is loaded: versions, labels, quantization, memory")
-    async def loaded_models() -> dict[str, Any]:
+    @app.get(
+        "/models",
+        summary="What is loaded: versions, labels, quantization, memory",
+        responses=api_errors.error_responses(401, 403),
+    )
+    async def loaded_models(_who: CallerDep) -> dict[str, Any]:
         return {
             "data": [_served_public(s, options.quantize) for s in models.served],
             "base_models": [
