@@ -438,3 +438,15 @@ def test_in_production_predict_needs_a_valid_token_of_its_scope(
     assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
     assert serve.client.get("/health").status_code == 200  # health stays public
     assert serve.client.get("/models").status_code == 401
+
+
+def test_an_int8_server_reports_its_accuracy_beside_fp32(live_serve, shared_settings, tiny_run):
+    serve = live_serve(shared_settings, [tiny_run.experiment_id], ServerOptions(quantize="int8"))
+    [model] = serve.client.get("/models").json()["data"]
+    assert model["quantization"] == "int8"
+    accuracy = model["accuracy"]
+    assert accuracy["eval_rows"] == 32 and accuracy["fp32_source"] == "measured at load"
+    assert 0 <= accuracy["int8"] <= 1 and abs(accuracy["int8"] - accuracy["fp32"]) <= 0.1
+    # The fp32 figure is the training run's own, measured again here.
+    assert accuracy["fp32"] == pytest.approx(tiny_run.metrics["final"]["accuracy"], abs=1e-3)
+    assert serve.client.post("/predict", json={"texts": ["good"]}).status_code == 200

@@ -152,8 +152,9 @@ class Engine:
         self.adapters: dict[str, Loaded] = {}
         self._active = name  # PEFT's active adapter: what a one-adapter batch runs
         self._insert(first, name, began)
+        self.quantize = "none"
         if quantize == "int8":
-            self._quantize()
+            self.quantize_int8()
         self.base_load_seconds = time.perf_counter() - began
 
     # --- adapters -------------------------------------------------------------------
@@ -258,6 +259,12 @@ class Engine:
             for _, routed in self._routed.values():
                 del routed.heads[name]
             del self.adapters[name]
+
+    def quantize_int8(self) -> None:
+        """From now on: dynamic int8 base weights (a caller may measure accuracy first)."""
+        with self._lock:
+            self._quantize()
+            self.quantize = "int8"
 
     def _quantize(self) -> None:
         """Dynamic int8 on the base model's Linear layers; LoRA matrices and heads stay fp32."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import threading
 import time
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from loraforge.errors import InvalidInput, InvalidRequest, LoraforgeError, NotFound
+from loraforge.serving import evaluation
 from loraforge.serving.adapters import read_adapter
 from loraforge.serving.batcher import Batcher
 from loraforge.serving.engine import Engine, Loaded, Quantize
@@ -105,6 +107,8 @@ class Current:
     adapter: str
     loaded: Loaded
     loaded_at: float
+    # int8 only: accuracy on the model's eval data, int8 beside fp32 (serving/evaluation.py)
+    accuracy: dict[str, Any] | None = None
 
 
 @dataclass
@@ -226,8 +230,16 @@ class ModelSet:
         saved = read_adapter(target.model_dir)
         name = next(self._names)
         base = self._base_for(saved.meta.base_model)
+        int8 = self.options.quantize == "int8"
+        rows = evaluation.eval_rows(target.model_dir) if int8 else None
+        accuracy: dict[str, Any] | None = None
         if base is None:
-            engine = Engine(saved, name, device=self.options.device, quantize=self.options.quantize)
+            engine = Engine(saved, name, device=self.options.device)
+            if int8:
+                # fp32 first, then the same rows on the quantized weights.
+                fp32 = evaluation.accuracy(engine, name, rows) if rows else None
+                engine.quantize_int8()
+                accuracy = _accuracy(fp32, "measured at load", engine, name, rows, saved)
             batcher = Batcher(
                 engine.forward,
                 max_batch_tokens=self.options.max_batch_tokens,
@@ -244,6 +256,10 @@ class ModelSet:
             loaded = engine.adapters[name]
         else:
             loaded = base.engine.add(saved, name)
+            if int8:
+                # The base is int8 already: fp32 is the figure training measured.
+                trained = _trained_accuracy(target.model_dir)
+                accuracy = _accuracy(trained, "from training", base.engine, name, rows, saved)
         return Current(
             target=target,
             engine=base.engine,
@@ -251,6 +267,7 @@ class ModelSet:
             adapter=name,
             loaded=loaded,
             loaded_at=time.time(),
+            accuracy=accuracy,
         )
 
     # --- following aliases ----------------------------------------------------------
@@ -368,6 +385,40 @@ class ModelSet:
 
     def batchers(self) -> list[Batcher]:
         return [base.batcher for base in self._bases.values()]
+
+
+def _trained_accuracy(model_dir: Path) -> float | None:
+    try:
+        metrics = json.loads((model_dir.parent.parent / "metrics.json").read_text("utf-8"))
+        return float(metrics["final"]["accuracy"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _accuracy(
+    fp32: float | None,
+    fp32_source: str,
+    engine: Engine,
+    name: str,
+    rows: evaluation.EvalRows | None,
+    saved: Any,
+) -> dict[str, Any]:
+    if rows is None:
+        return {"fp32": None, "int8": None, "eval_rows": 0, "note": "eval data not available"}
+    int8 = evaluation.accuracy(engine, name, rows)
+    log.info(
+        "%s int8 accuracy %.4f vs fp32 %s on %d eval rows",
+        saved.meta.experiment_id,
+        int8,
+        "?" if fp32 is None else f"{fp32:.4f}",
+        len(rows.texts),
+    )
+    return {
+        "fp32": None if fp32 is None else round(fp32, 4),
+        "int8": round(int8, 4),
+        "eval_rows": len(rows.texts),
+        "fp32_source": fp32_source,
+    }
 
 
 def _why(error: BaseException) -> str:

@@ -126,6 +126,7 @@ def _served_public(served: Served, quantize: str) -> dict[str, Any]:
             "adapter_parameters": loaded.parameters,
             "adapter_memory_bytes": loaded.parameters * 4,
             "load_seconds": loaded.load_seconds,
+            "accuracy": current.accuracy,
         }
     return body
 
