@@ -4,7 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint format bench clean serve predict-health predict-text \
+	predict-positive predict-negative
+
+SERVE_PORT ?= 8100
+SERVE_URL ?= http://127.0.0.1:$(SERVE_PORT)
+# `make predict-text text='Great!'`, `make serve model=NAME@production`: handed to the
+# commands through the environment, so no shell quoting can break them.
+export text model
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "loraforge needs Python >= 3.11")'
@@ -39,6 +46,26 @@ format: install
 
 bench: install
 	$(BIN)/python benchmarks/train_throughput.py
+
+# The prediction server: `make serve` (the latest experiment), `make serve exp=ID`,
+# `make serve model=NAME@production` (follows the registry); then, in another terminal:
+serve: install
+	$(BIN)/loraforge serve --port $(SERVE_PORT) \
+		$(if $(exp),--experiment $(exp)) $(if $(model),--model $(model))
+
+predict-health: install
+	@$(BIN)/python -m loraforge.serving.probe health --url $(SERVE_URL)
+
+predict-text: install
+	@$(BIN)/python -m loraforge.serving.probe predict --url $(SERVE_URL)
+
+predict-positive: install
+	@$(BIN)/python -m loraforge.serving.probe predict --url $(SERVE_URL) \
+		"Thank you, the crew was wonderful and we landed early!"
+
+predict-negative: install
+	@$(BIN)/python -m loraforge.serving.probe predict --url $(SERVE_URL) \
+		"Two hours on the tarmac and now they lost my bag. Never again."
 
 clean:
 	rm -rf results .loraforge data/demo

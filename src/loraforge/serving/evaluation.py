@@ -61,7 +61,9 @@ def accuracy(engine: Engine, adapter: str, rows: EvalRows) -> float:
         while end < len(order) and len(ids[order[end]]) * (end - start + 1) <= BATCH_TOKENS:
             end += 1
         batch = order[start:end]
-        for index, row in zip(batch, engine.forward([(adapter, ids[i]) for i in batch]), strict=True):
+        for index, row in zip(
+            batch, engine.forward([(adapter, ids[i]) for i in batch]), strict=True
+        ):
             best = max(range(len(row)), key=row.__getitem__)
             right += str(loaded.labels[best]) == str(rows.labels[index])
         start = end
