@@ -11,7 +11,8 @@ SERVE_PORT ?= 8100
 SERVE_URL ?= http://127.0.0.1:$(SERVE_PORT)
 # `make predict-text text='Great!'`, `make serve model=NAME@production`: handed to the
 # commands through the environment, so no shell quoting can break them.
-export text model
+export LORAFORGE_PREDICT_TEXT := $(text)
+export LORAFORGE_PREDICT_MODEL := $(model)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "loraforge needs Python >= 3.11")'

@@ -19,7 +19,7 @@ import typer
 from rich.markup import escape
 
 from loraforge.cli.app import JsonOpt, _print_json, console
-from loraforge.cli.views import Column, fitted_table
+from loraforge.cli.tables import Column, fitted_table
 
 if TYPE_CHECKING:
     from loraforge.auth.users import UserRecord

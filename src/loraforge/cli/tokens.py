@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from loraforge.cli.app import JsonOpt, _print_json, console
-from loraforge.cli.views import Column, fitted_table
+from loraforge.cli.tables import Column, fitted_table
 
 tokens_app = typer.Typer(
     help="Service tokens: long-lived, scoped, revocable bearer tokens for programs.",

@@ -3,8 +3,9 @@
     python -m loraforge.serving.probe health [--url URL]
     python -m loraforge.serving.probe predict [--url URL] [--model REF] TEXT ...
 
-Prints the server's JSON answer. Without TEXT, ``predict`` reads the ``text`` environment
-variable (``make predict-text text='Great!'``: no shell quoting to get wrong). A token
+Prints the server's JSON answer. Without TEXT, ``predict`` reads
+``LORAFORGE_PREDICT_TEXT`` (``make predict-text text='Great!'`` sets it: no shell quoting
+to get wrong), and the model from ``LORAFORGE_PREDICT_MODEL`` (``model=``). A token
 for a production server comes from ``LORAFORGE_TOKEN``. Exit 0 on a 2xx answer, 1 on any
 other answer, 9 when nothing answers.
 """
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("what", choices=["health", "predict", "models"])
     parser.add_argument("texts", nargs="*")
     parser.add_argument("--url", default=os.environ.get("LORAFORGE_SERVE_URL", DEFAULT_URL))
-    parser.add_argument("--model", default=os.environ.get("model") or None)
+    parser.add_argument("--model", default=os.environ.get("LORAFORGE_PREDICT_MODEL") or None)
     args = parser.parse_intermixed_args(argv)
     headers = {}
     if token := os.environ.get("LORAFORGE_TOKEN"):
@@ -34,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with httpx.Client(base_url=args.url, headers=headers, timeout=60) as client:
             if args.what == "predict":
-                texts = args.texts or ([os.environ["text"]] if os.environ.get("text") else [])
+                typed = os.environ.get("LORAFORGE_PREDICT_TEXT")
+                texts = args.texts or ([typed] if typed else [])
                 if not texts:
                     print("error: no text: give it as an argument, or text='…'", file=sys.stderr)
                     return 2
