@@ -165,6 +165,10 @@ def run_training(
         failed = root / f"{experiment_id}.failed"
         shutil.rmtree(partial / "artifacts", ignore_errors=True)
         (partial / "error.txt").write_text(reason + "\n", encoding="utf-8")
+        # An earlier attempt of the same job (retried after a transient error) may have
+        # failed too: this failure is the one that tells, and rename() cannot replace a
+        # folder that is not empty.
+        shutil.rmtree(failed, ignore_errors=True)
         partial.rename(failed)
         experiments.mark_failed(db_url, experiment_id, error=reason, results_dir=str(failed))
         if mlflow_run is not None:
