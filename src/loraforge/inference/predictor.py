@@ -37,14 +37,23 @@ class Prediction:
 
 
 class Predictor:
-    def __init__(self, model_dir: Path, *, device: str = "auto", quantize: str = "none") -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        device: str = "auto",
+        quantize: str = "none",
+        precision: str = "auto",
+    ) -> None:
         from loraforge.models.device import select_device
         from loraforge.serving.adapters import read_adapter
         from loraforge.serving.engine import Engine
 
         saved = read_adapter(model_dir)
         self.meta: ModelMeta = saved.meta
-        self.engine = Engine(saved, ADAPTER, device=select_device(device), quantize=quantize)
+        self.engine = Engine(
+            saved, ADAPTER, device=select_device(device), quantize=quantize, precision=precision
+        )
 
     def predict(
         self, texts: list[str], *, max_batch_tokens: int = MAX_BATCH_TOKENS

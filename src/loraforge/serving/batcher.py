@@ -77,7 +77,7 @@ class Batcher:
         self,
         forward: Forward,
         *,
-        max_batch_tokens: int = 16384,
+        max_batch_tokens: int = 512,
         max_wait_ms: float = 5.0,
         max_queue: int = 1024,
         executor: ThreadPoolExecutor | None = None,

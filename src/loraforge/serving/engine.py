@@ -32,6 +32,7 @@ log = logging.getLogger("loraforge.serving")
 
 Quantize = Literal["none", "int8"]
 QUANTIZE_CHOICES: tuple[str, ...] = ("none", "int8")
+PRECISION_CHOICES: tuple[str, ...] = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -115,10 +116,15 @@ class Engine:
         *,
         device: str = "cpu",
         quantize: Quantize = "none",
+        precision: str = "fp32",
     ) -> None:
         from peft import PeftModel
 
+        from loraforge.models.device import select_precision
         from loraforge.models.loading import load_classifier, quiet_loading
+
+        if precision not in PRECISION_CHOICES:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISION_CHOICES)}")
 
         if quantize not in QUANTIZE_CHOICES:
             raise ConfigError(f"quantize must be one of {', '.join(QUANTIZE_CHOICES)}")
@@ -129,8 +135,21 @@ class Engine:
             )
         self.base_model = first.meta.base_model
         self.device = device
-        self.quantize: Quantize = quantize
-        self.dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        # bf16 where the hardware runs it natively (a GPU, or a CPU with AVX-512 BF16 or
+        # AMX), as training does; int8 computes in int8 and fp32.
+        self.precision = "fp32" if quantize == "int8" else select_precision(precision, device)
+        if self.precision == "fp16" and not device.startswith("cuda"):
+            self.precision = "fp32"
+        on_gpu = device.startswith("cuda")
+        # On a GPU the weights themselves are half precision; on a CPU they stay fp32 and
+        # the matmuls run in bf16 under autocast (LoRA matrices and heads included).
+        self.dtype = (
+            {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision, torch.float32)
+            if on_gpu
+            else torch.float32
+        )
+        self._autocast_cpu = self.precision == "bf16" and device == "cpu"
+        self.merged: str | None = None
         self._lock = threading.Lock()
         began = time.perf_counter()
         with quiet_loading():
@@ -232,6 +251,16 @@ class Engine:
                 f"{len(wanted)} layers got no weights"
             )
 
+    def merge(self) -> None:
+        """Fold the only adapter into the base weights: about 20 % faster (measured:
+        README, "Serving"), for a process that serves one fixed model. Before int8."""
+        with self._lock:
+            if len(self.adapters) != 1 or self.quantize == "int8":
+                raise ValueError("only a single adapter on a float base can be merged")
+            (name,) = self.adapters
+            self.model.merge_adapter([name])
+            self.merged = name
+
     def add(self, adapter: SavedAdapter, name: str) -> Loaded:
         """Load one more adapter; safe while another thread runs ``forward``."""
         began = time.perf_counter()
@@ -239,6 +268,9 @@ class Engine:
         with self._lock:
             if name in self.adapters:
                 raise ValueError(f"adapter {name!r} is already loaded")
+            if self.merged is not None:
+                self.model.unmerge_adapter()  # several adapters run unmerged
+                self.merged = None
             self._insert(adapter, name, began)
             if self.quantize == "int8":
                 self._quantize()  # the new LoRA layers' base layers, if any are new
@@ -265,6 +297,7 @@ class Engine:
         with self._lock:
             self._quantize()
             self.quantize = "int8"
+            self.precision, self._autocast_cpu = "fp32", False
 
     def _quantize(self) -> None:
         """Dynamic int8 on the base model's Linear layers; LoRA matrices and heads stay fp32."""
@@ -289,7 +322,8 @@ class Engine:
             input_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
             mask[i, : len(ids)] = 1
         names = [name for name, _ in rows]
-        with self._lock, torch.inference_mode():
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self._autocast_cpu)
+        with self._lock, torch.inference_mode(), autocast:
             for _, routed in self._routed.values():
                 routed.rows = names
             inputs = {

@@ -24,14 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loraforge.serving.adapters import read_adapter
 from loraforge.serving.batcher import Batcher
 from loraforge.serving.engine import Engine, Loaded
 
 log = logging.getLogger("loraforge.serving.local")
 
 CAPACITY = 8  # adapters kept; a MiniLM adapter and head is ~1 MB, its base ~90 MB once
-MAX_BATCH_TOKENS = 8192
+MAX_BATCH_TOKENS = 512  # as loraforge serve (measured: README, "Serving")
 MAX_WAIT_MS = 5.0
 MAX_QUEUE = 4096
 TIMEOUT_S = 120.0
@@ -172,14 +171,13 @@ class LocalPredictions:
         pending.set_result(entry)
         return entry
 
-    def _load(self, model_dir: Path) -> _Entry:
+    def _load(self, saved: Any) -> _Entry:
         with self._lock:
-            saved = read_adapter(model_dir)
             base = saved.meta.base_model
             name = next(self._names)
             engine = self._engines.get(base)
             if engine is None:
-                engine = Engine(saved, name, device=self.device)
+                engine = Engine(saved, name, device=self.device, precision="auto")
                 batcher = Batcher(
                     engine.forward,
                     max_batch_tokens=MAX_BATCH_TOKENS,

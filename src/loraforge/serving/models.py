@@ -133,7 +133,8 @@ class Served:
 class ServerOptions:
     device: str = "cpu"
     quantize: Quantize = "none"
-    max_batch_tokens: int = 16384
+    precision: str = "auto"  # auto: bf16 where the hardware runs it natively, else fp32
+    max_batch_tokens: int = 512
     max_wait_ms: float = 5.0
     max_queue: int = 1024
     follow_interval_s: float = FOLLOW_INTERVAL_S
@@ -196,7 +197,7 @@ class ModelSet:
                     self._loader, resolve, self.settings, served.ref
                 )
                 served.follows = target.name is not None and ":" not in served.ref
-                served.current = await loop.run_in_executor(self._loader, self._load, target)
+                served.current = await self._load(target)
                 served.error = None
                 self._loaded(served)
             except Exception as error:  # one model failing leaves the others serving
@@ -226,15 +227,34 @@ class ModelSet:
         with self._bases_lock:
             return self._bases.get(adapter_base)
 
-    def _load(self, target: Target) -> Current:
-        saved = read_adapter(target.model_dir)
+    async def _load(self, target: Target) -> Current:
+        """Files are read on the loader thread; every torch operation (building the
+        engine, adding an adapter, int8, measuring accuracy) runs on the inference thread,
+        the only thread that ever computes: once two threads have run OpenMP work, each
+        keeps a team of threads and every later matmul was measured 2-3x slower on 2
+        cores. Adding an adapter there takes milliseconds; a whole base model, seconds,
+        but only at start-up or for a new base."""
+        loop = asyncio.get_running_loop()
+        saved = await loop.run_in_executor(self._loader, read_adapter, target.model_dir)
+        rows = None
+        if self.options.quantize == "int8":
+            rows = await loop.run_in_executor(self._loader, evaluation.eval_rows, target.model_dir)
+        return await loop.run_in_executor(self._inference, self._attach, target, saved, rows)
+
+    def _attach(self, target: Target, saved: Any, rows: evaluation.EvalRows | None) -> Current:
         name = next(self._names)
         base = self._base_for(saved.meta.base_model)
         int8 = self.options.quantize == "int8"
-        rows = evaluation.eval_rows(target.model_dir) if int8 else None
         accuracy: dict[str, Any] | None = None
         if base is None:
-            engine = Engine(saved, name, device=self.options.device)
+            engine = Engine(
+                saved,
+                name,
+                device=self.options.device,
+                precision="fp32" if int8 else self.options.precision,
+            )
+            if self._merge_one():
+                engine.merge()  # before int8: the merged weights are what gets quantized
             if int8:
                 # fp32 first, then the same rows on the quantized weights.
                 fp32 = evaluation.accuracy(engine, name, rows) if rows else None
@@ -270,6 +290,14 @@ class ModelSet:
             accuracy=accuracy,
         )
 
+    def _merge_one(self) -> bool:
+        """One fixed model (not an alias to follow, nothing else to load): merged, which
+        measured about 20 % faster than the same adapter unmerged."""
+        if len(self.served) != 1:
+            return False
+        ref = self.served[0].ref
+        return ":" in ref or not self.served[0].follows
+
     # --- following aliases ----------------------------------------------------------
 
     async def _follow(self) -> None:
@@ -296,7 +324,7 @@ class ModelSet:
                 if old is None and served.failed_identity == target.identity:
                     continue  # failed to load before, and nothing has changed since
                 try:
-                    new = await loop.run_in_executor(self._loader, self._load, target)
+                    new = await self._load(target)
                 except Exception as error:
                     if old is None:
                         served.error, served.failed_identity = _why(error), target.identity
@@ -377,8 +405,20 @@ class ModelSet:
                 return served
         raise NotFound(f"this server does not serve {model!r}", hint=f"It serves: {refs}.")
 
-    def memory(self) -> dict[str, int]:
-        return {name: base.engine.memory_bytes() for name, base in self._bases.items()}
+    def bases(self) -> list[dict[str, Any]]:
+        """Each base model in memory: how it runs and what it costs."""
+        return [
+            {
+                "base_model": name,
+                "device": base.engine.device,
+                "precision": base.engine.precision,
+                "quantization": base.engine.quantize,
+                "merged": base.engine.merged is not None,
+                "adapters": len(base.engine.adapters),
+                "memory_bytes": base.engine.memory_bytes(),
+            }
+            for name, base in list(self._bases.items())
+        ]
 
     def queue_size(self) -> int:
         return sum(base.batcher.queue_size for base in self._bases.values())
