@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loraforge.serving.adapters import read_adapter
 from loraforge.serving.batcher import Batcher
 from loraforge.serving.engine import Engine, Loaded
 
@@ -159,8 +160,11 @@ class LocalPredictions:
         pending = asyncio.get_running_loop().create_future()
         self._loading[key] = pending
         try:
-            # In a thread (seconds): the loop keeps answering the models already loaded.
-            entry = await asyncio.get_running_loop().run_in_executor(None, self._load, model_dir)
+            # In threads (seconds): the loop keeps answering the models already loaded.
+            # Files on any thread; torch only on the inference thread (serving/models.py).
+            loop = asyncio.get_running_loop()
+            saved = await loop.run_in_executor(None, read_adapter, model_dir)
+            entry = await loop.run_in_executor(self._inference, self._load, saved)
         except BaseException as error:
             pending.set_exception(error)
             pending.exception()  # retrieved here: the waiters re-raise it
