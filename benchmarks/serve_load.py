@@ -319,6 +319,7 @@ def main() -> None:
                 )
         finally:
             rss = server.stop()
+            extras.setdefault("rss", {})[key] = rss
         for clients in counts:
             base = results.get("a", {}).get(clients)
             print(row(label, results[key][clients], rss, base), flush=True)

@@ -164,18 +164,26 @@ def test_a_full_queue_refuses_at_once_and_a_late_request_times_out():
     async def scenario():
         batcher = Batcher(_slow_forward(0.3, seen), max_batch_tokens=4, max_queue=4, max_wait_ms=0)
         batcher.start()
-        first = asyncio.ensure_future(batcher.submit("a", [[1, 2]]))  # runs for 0.3 s
+
+        async def request(texts):
+            batcher.admit(len(texts))  # as the server does, from the request's arrival
+            try:
+                return await batcher.submit("a", texts)
+            finally:
+                batcher.leave(len(texts))
+
+        first = asyncio.ensure_future(request([[1, 2]]))  # runs for 0.3 s
         await asyncio.sleep(0.05)
-        queued = asyncio.ensure_future(batcher.submit("a", [[1], [2], [3]]))
+        queued = asyncio.ensure_future(request([[1], [2]]))
         await asyncio.sleep(0.01)
         with pytest.raises(TooManyRequests) as full:
-            await batcher.submit("a", [[1], [2]])
+            batcher.admit(2)  # 3 texts held, room for 1
         assert full.value.retry_after_s >= 1
         with pytest.raises(TimedOut):
             await batcher.submit("b", [[5]], timeout_s=0.05)
         await first
         await queued
-        assert batcher.queue_size == 0 and batcher.in_use == {}
+        assert batcher.queue_size == 0 and batcher.in_use == {} and batcher.admitted == 0
         await batcher.stop()
 
     asyncio.run(scenario())

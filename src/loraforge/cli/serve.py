@@ -72,8 +72,13 @@ def serve(
     ] = 5.0,
     max_queue: Annotated[
         int,
-        typer.Option(min=1, metavar="N", help="Texts waiting at most; beyond: 429 Retry-After."),
-    ] = 1024,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Texts the server holds at most (tokenizing, waiting, running); beyond: "
+            "429 with Retry-After at once.",
+        ),
+    ] = 128,
     timeout_ms: Annotated[
         float,
         typer.Option(min=1, metavar="MS", help="A request not answered by then: 504."),

@@ -130,7 +130,11 @@ class LocalPredictions:
             ids = await loop.run_in_executor(
                 self._tokenizing, engine.tokenize, texts, entry.loaded.max_length
             )
-            probabilities, _, _ = await batcher.submit(entry.name, ids, timeout_s=TIMEOUT_S)
+            batcher.admit(len(ids))
+            try:
+                probabilities, _, _ = await batcher.submit(entry.name, ids, timeout_s=TIMEOUT_S)
+            finally:
+                batcher.leave(len(ids))
         finally:
             self._holders[key] -= 1
             if not self._holders[key]:

@@ -136,7 +136,7 @@ class ServerOptions:
     precision: str = "auto"  # auto: bf16 where the hardware runs it natively, else fp32
     max_batch_tokens: int = 512
     max_wait_ms: float = 5.0
-    max_queue: int = 1024
+    max_queue: int = 128
     follow_interval_s: float = FOLLOW_INTERVAL_S
 
 

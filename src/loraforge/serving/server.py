@@ -224,6 +224,15 @@ def create_serve_app(
     ) -> tuple[list[list[float]], float]:
         loop = asyncio.get_running_loop()
         deadline = arrived + timeout_ms / 1000
+        current.batcher.admit(len(texts))  # 429 at once when the server holds enough
+        try:
+            return await _queued(current, texts, deadline, loop)
+        finally:
+            current.batcher.leave(len(texts))
+
+    async def _queued(
+        current: Current, texts: list[str], deadline: float, loop: asyncio.AbstractEventLoop
+    ) -> tuple[list[list[float]], float]:
         ids = await loop.run_in_executor(
             models.tokenizing, current.engine.tokenize, texts, current.loaded.max_length
         )
