@@ -393,10 +393,17 @@ def main() -> None:
         )
     if b and c:
         print(f"(c) vs (b) at 32 clients: {c.throughput / b.throughput:.2f}x (target >= 1.5x)")
-    if b and d:
+    if a and b2:
         print(
-            f"(d) vs (b) at 32 clients: {d.throughput / b.throughput:.2f}x throughput "
-            f"(target >= 0.7x); memory: see peak RSS (target <= 1.3x)"
+            f"(b2) vs (a) at 32 clients: {b2.throughput / a.throughput:.2f}x throughput, "
+            f"p99 {b2.pct(0.99):,.1f} vs {a.pct(0.99):,.1f} ms"
+        )
+    if b2 and d:
+        rss = extras.get("rss", {})
+        memory = f"{rss['d'] / rss['b2']:.2f}x" if rss.get("d") and rss.get("b2") else "-"
+        print(
+            f"(d) vs (b2) at 32 clients: {d.throughput / b2.throughput:.2f}x throughput "
+            f"(target >= 0.7x), {memory} peak RSS (target <= 1.3x)"
         )
 
 
