@@ -33,6 +33,7 @@ demo: install
 	@echo
 	@echo "Next, the same in the browser (README, 'The web UI'):"
 	@echo "  $(BIN)/loraforge users create admin --admin && $(BIN)/loraforge up   # then open http://127.0.0.1:8501"
+	@echo "Or serve it over HTTP (README, 'Serving predictions'): make serve, then make predict-positive"
 
 test: install
 	$(BIN)/python -m pytest
