@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loraforge.auth import users
-from loraforge.auth.tokens import ALGORITHM
+from loraforge.auth.tokens import ALGORITHM, decode_claims
 from loraforge.auth.users import UserRecord
 from loraforge.db.models import ServiceToken
 from loraforge.db.records import FromRow
@@ -125,17 +125,7 @@ def authenticate(session: Session, token: str | None, *, settings: Settings, sco
             hint="Send `Authorization: Bearer <token>`: a user's (POST /login on the API) or a "
             "service token (`loraforge tokens create --scope predict`).",
         )
-    try:
-        claims = jwt.decode(
-            token,
-            settings.jwt_secret.get_secret_value(),
-            algorithms=[ALGORITHM],
-            options={"require": ["sub", "exp", "iat"]},
-        )
-    except jwt.ExpiredSignatureError:
-        raise Unauthorized("the token has expired", hint="Get a new one.") from None
-    except jwt.InvalidTokenError:
-        raise Unauthorized("the token is not valid", hint="Get a new one.") from None
+    claims = decode_claims(token, settings=settings, hint="Get a new one.")
     subject = str(claims["sub"])
     if subject.startswith(SUBJECT_PREFIX):
         row = session.get(ServiceToken, subject.removeprefix(SUBJECT_PREFIX))

@@ -28,18 +28,27 @@ def create_access_token(*, user_id: int, settings: Settings) -> tuple[str, datet
     return token, expires
 
 
-def decode_access_token(token: str, *, settings: Settings) -> TokenClaims:
+def decode_claims(token: str, *, settings: Settings, hint: str) -> dict:
+    """The claims of a token we signed (a user's or a service token), checked: signature,
+    the pinned algorithm, expiry, and sub/exp/iat present. 401 with ``hint`` otherwise."""
     try:
-        claims = jwt.decode(
+        return jwt.decode(
             token,
             settings.jwt_secret.get_secret_value(),
             algorithms=[ALGORITHM],
             options={"require": ["sub", "exp", "iat"]},
         )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("the token has expired", hint=hint) from None
+    except jwt.InvalidTokenError:
+        raise Unauthorized("the token is not valid", hint=hint) from None
+
+
+def decode_access_token(token: str, *, settings: Settings) -> TokenClaims:
+    claims = decode_claims(token, settings=settings, hint="Sign in again.")
+    try:
         return TokenClaims(
             user_id=int(claims["sub"]), expires_at=datetime.fromtimestamp(claims["exp"], UTC)
         )
-    except jwt.ExpiredSignatureError:
-        raise Unauthorized("the token has expired", hint="Sign in again.") from None
-    except (jwt.InvalidTokenError, ValueError):
+    except ValueError:
         raise Unauthorized("the token is not valid", hint="Sign in again.") from None

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -40,6 +41,40 @@ SWITCH_AT = 4
 
 
 @dataclass(frozen=True)
+class Prediction:
+    """One text's answer, the seed's shape, wherever it is served."""
+
+    label: Any
+    probability: float
+    latency_ms: float
+    base_model: str
+    language: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "probability": self.probability,
+            "latency_ms": self.latency_ms,
+            "base_model": self.base_model,
+            "language": self.language,
+        }
+
+
+def length_batches(ids: list[list[int]], max_batch_tokens: int) -> Iterator[list[int]]:
+    """Indices into ``ids``, shortest first, in batches of at most ``max_batch_tokens``
+    padded tokens (a text longer than that is a batch of its own)."""
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    start = 0
+    while start < len(order):
+        end = start + 1
+        # Sorted ascending: the last text of a batch is its longest.
+        while end < len(order) and len(ids[order[end]]) * (end - start + 1) <= max_batch_tokens:
+            end += 1
+        yield order[start:end]
+        start = end
+
+
+@dataclass(frozen=True)
 class Loaded:
     """An adapter the engine holds, as the server describes it."""
 
@@ -50,6 +85,21 @@ class Loaded:
     language: str
     parameters: int  # adapter + head parameters, for the memory it costs
     load_seconds: float
+
+    def best(self, probabilities: list[float]) -> tuple[Any, float]:
+        """The most likely label and its probability."""
+        index = max(range(len(probabilities)), key=probabilities.__getitem__)
+        return self.labels[index], float(probabilities[index])
+
+    def answer(self, probabilities: list[float], latency_ms: float) -> Prediction:
+        label, probability = self.best(probabilities)
+        return Prediction(
+            label=label,
+            probability=round(probability, 6),
+            latency_ms=latency_ms,
+            base_model=self.base_model,
+            language=self.language,
+        )
 
 
 def _lora_config(adapter: SavedAdapter):

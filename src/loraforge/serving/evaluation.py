@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loraforge.serving.engine import Engine
+from loraforge.serving.engine import Engine, length_batches
 
 log = logging.getLogger("loraforge.serving")
 
@@ -54,17 +54,10 @@ def eval_rows(model_dir: Path) -> EvalRows | None:
 def accuracy(engine: Engine, adapter: str, rows: EvalRows) -> float:
     loaded = engine.adapters[adapter]
     ids = engine.tokenize(rows.texts, loaded.max_length)
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    right, start = 0, 0
-    while start < len(order):
-        end = start + 1
-        while end < len(order) and len(ids[order[end]]) * (end - start + 1) <= BATCH_TOKENS:
-            end += 1
-        batch = order[start:end]
-        for index, row in zip(
-            batch, engine.forward([(adapter, ids[i]) for i in batch]), strict=True
-        ):
-            best = max(range(len(row)), key=row.__getitem__)
-            right += str(loaded.labels[best]) == str(rows.labels[index])
-        start = end
+    right = 0
+    for batch in length_batches(ids, BATCH_TOKENS):
+        outputs = engine.forward([(adapter, ids[i]) for i in batch])
+        for index, row in zip(batch, outputs, strict=True):
+            label, _ = loaded.best(row)
+            right += str(label) == str(rows.labels[index])
     return right / len(ids) if ids else 0.0

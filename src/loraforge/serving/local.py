@@ -26,7 +26,7 @@ from typing import Any
 
 from loraforge.serving.adapters import read_adapter
 from loraforge.serving.batcher import Batcher
-from loraforge.serving.engine import Engine, Loaded
+from loraforge.serving.engine import Engine, Loaded, Prediction
 
 log = logging.getLogger("loraforge.serving.local")
 
@@ -35,24 +35,6 @@ MAX_BATCH_TOKENS = 512  # as loraforge serve (measured: README, "Serving")
 MAX_WAIT_MS = 5.0
 MAX_QUEUE = 4096
 TIMEOUT_S = 120.0
-
-
-@dataclass(frozen=True)
-class LocalAnswer:
-    label: Any
-    probability: float
-    latency_ms: float
-    base_model: str
-    language: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "label": self.label,
-            "probability": self.probability,
-            "latency_ms": self.latency_ms,
-            "base_model": self.base_model,
-            "language": self.language,
-        }
 
 
 @dataclass
@@ -90,12 +72,12 @@ class LocalPredictions:
 
     # --- the public, thread-safe side -----------------------------------------------
 
-    def predict(self, key: str, model_dir: Path, texts: list[str]) -> list[LocalAnswer]:
+    def predict(self, key: str, model_dir: Path, texts: list[str]) -> list[Prediction]:
         """Blocking: from a thread (FastAPI's thread pool, the CLI)."""
         future = asyncio.run_coroutine_threadsafe(self._predict(key, model_dir, texts), self._loop)
         return future.result()
 
-    async def predict_async(self, key: str, model_dir: Path, texts: list[str]) -> list[LocalAnswer]:
+    async def predict_async(self, key: str, model_dir: Path, texts: list[str]) -> list[Prediction]:
         future = asyncio.run_coroutine_threadsafe(self._predict(key, model_dir, texts), self._loop)
         return await asyncio.wrap_future(future)
 
@@ -117,7 +99,7 @@ class LocalPredictions:
 
     # --- on the loop thread ---------------------------------------------------------
 
-    async def _predict(self, key: str, model_dir: Path, texts: list[str]) -> list[LocalAnswer]:
+    async def _predict(self, key: str, model_dir: Path, texts: list[str]) -> list[Prediction]:
         arrived = time.perf_counter()
         loop = asyncio.get_running_loop()
         entry = self._entries.get(key)
@@ -140,19 +122,7 @@ class LocalPredictions:
             if not self._holders[key]:
                 del self._holders[key]
         latency_ms = round((time.perf_counter() - arrived) * 1000, 2)
-        labels = entry.loaded.labels
-        out = []
-        for row in probabilities:
-            best = max(range(len(row)), key=row.__getitem__)
-            out.append(
-                LocalAnswer(
-                    label=labels[best],
-                    probability=round(float(row[best]), 6),
-                    latency_ms=latency_ms,
-                    base_model=entry.loaded.base_model,
-                    language=entry.loaded.language,
-                )
-            )
+        out = [entry.loaded.answer(row, latency_ms) for row in probabilities]
         self._evict()
         return out
 

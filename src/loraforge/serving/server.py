@@ -274,19 +274,9 @@ def create_serve_app(
         metrics.queue_duration.observe(queue_s)
         metrics.texts.labels(served.ref).inc(len(body.texts))
         latency_ms = round((time.perf_counter() - arrived) * 1000, 2)
-        labels = current.loaded.labels
-        data = []
-        for row in probabilities:
-            best = max(range(len(row)), key=row.__getitem__)
-            data.append(
-                Prediction(
-                    label=labels[best],
-                    probability=round(float(row[best]), 6),
-                    latency_ms=latency_ms,
-                    base_model=current.loaded.base_model,
-                    language=current.loaded.language,
-                )
-            )
+        data = [
+            Prediction(**current.loaded.answer(row, latency_ms).to_dict()) for row in probabilities
+        ]
         return Predictions(model=current.target.identity, data=data)
 
     @app.get("/health", summary="200 when every requested model is loaded, else 503")
