@@ -1,7 +1,7 @@
 """A fine-tuned model answering predictions in this process (``loraforge predict``).
 
 The same engine as the server (serving/engine.py): the adapter on its base model,
-unmerged; texts sorted by length and run in batches of at most ``MAX_BATCH_TOKENS``
+unmerged; texts sorted by length and run in batches of at most ``DEFAULT_BATCH_TOKENS``
 padded tokens, so short texts are not padded to the longest one.
 """
 
@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 from loraforge.models.artifacts import ModelMeta
+from loraforge.serving.batcher import DEFAULT_BATCH_TOKENS
 from loraforge.serving.engine import Engine, Prediction, length_batches
 
-MAX_BATCH_TOKENS = 8192
 ADAPTER = "model"
 
 
@@ -36,7 +36,7 @@ class Predictor:
         )
 
     def predict(
-        self, texts: list[str], *, max_batch_tokens: int = MAX_BATCH_TOKENS
+        self, texts: list[str], *, max_batch_tokens: int = DEFAULT_BATCH_TOKENS
     ) -> list[Prediction]:
         """One prediction per text, in order; ``latency_ms`` is the wall time of the batch
         it was in (tokenizing included)."""

@@ -25,13 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from loraforge.serving.adapters import read_adapter
-from loraforge.serving.batcher import Batcher
+from loraforge.serving.batcher import DEFAULT_BATCH_TOKENS, Batcher
 from loraforge.serving.engine import Engine, Loaded, Prediction
 
 log = logging.getLogger("loraforge.serving.local")
 
 CAPACITY = 8  # adapters kept; a MiniLM adapter and head is ~1 MB, its base ~90 MB once
-MAX_BATCH_TOKENS = 512  # as loraforge serve (measured: README, "Serving")
 MAX_WAIT_MS = 5.0
 MAX_QUEUE = 4096
 TIMEOUT_S = 120.0
@@ -158,7 +157,7 @@ class LocalPredictions:
                 engine = Engine(saved, name, device=self.device, precision="auto")
                 batcher = Batcher(
                     engine.forward,
-                    max_batch_tokens=MAX_BATCH_TOKENS,
+                    max_batch_tokens=DEFAULT_BATCH_TOKENS,
                     max_wait_ms=MAX_WAIT_MS,
                     max_queue=MAX_QUEUE,
                     executor=self._inference,

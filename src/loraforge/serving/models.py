@@ -26,7 +26,7 @@ from typing import Any
 from loraforge.errors import InvalidInput, InvalidRequest, LoraforgeError, NotFound
 from loraforge.serving import evaluation
 from loraforge.serving.adapters import read_adapter
-from loraforge.serving.batcher import Batcher
+from loraforge.serving.batcher import DEFAULT_BATCH_TOKENS, Batcher
 from loraforge.serving.engine import Engine, Loaded, Quantize
 from loraforge.settings import Settings
 
@@ -134,7 +134,7 @@ class ServerOptions:
     device: str = "cpu"
     quantize: Quantize = "none"
     precision: str = "auto"  # auto: bf16 where the hardware runs it natively, else fp32
-    max_batch_tokens: int = 512
+    max_batch_tokens: int = DEFAULT_BATCH_TOKENS
     max_wait_ms: float = 5.0
     max_queue: int = 128
     follow_interval_s: float = FOLLOW_INTERVAL_S
