@@ -38,7 +38,8 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def three_class_run(tiny_model_dir, shared_settings, tmp_path_factory):
-    """A second tiny model on the same base, with three labels instead of two."""
+    """A second tiny model on the same base, with three labels instead of two, another
+    rank and scaling, and a layer (key) the first adapter does not touch."""
     from loraforge.config import config_from_tree
     from loraforge.training.runner import run_training
 
@@ -51,6 +52,7 @@ def three_class_run(tiny_model_dir, shared_settings, tmp_path_factory):
         tiny_model_dir, {"train": folder / "train.csv", "eval": folder / "eval.csv"}, epochs=2
     )
     tree["experiment_name"] = "three"
+    tree["lora"] = {"r": 6, "alpha": 24, "target_modules": ["query", "key", "value"]}
     return run_training(config_from_tree(tree, source="test"), settings=shared_settings)
 
 
@@ -97,6 +99,17 @@ def test_a_text_gets_the_same_answer_alone_and_in_any_mixed_batch(tiny_run, thre
         for (name, i), got in zip(rows, answers, strict=True):
             assert len(got) == (2 if name == "two" else 3)
             assert _close(got, alone[name][i], 1e-5), (name, i, got, alone[name][i])
+    # The gathered LoRA path (lora_rows) against PEFT's own adapter_names forward.
+    assert engine._router is not None
+    rows = [("two", ids[0]), ("three", ids[1]), ("three", ids[3]), ("two", ids[5])]
+    gathered = engine.forward(rows)
+    engine._router, router = None, engine._router
+    try:
+        peft_path = engine.forward(rows)
+    finally:
+        engine._router = router
+    for got, want in zip(gathered, peft_path, strict=True):
+        assert _close(got, want, 1e-5), (got, want)
 
 
 def test_ten_adapters_on_one_base_cost_little_more_than_one(tiny_run):
@@ -184,6 +197,14 @@ def test_a_full_queue_refuses_at_once_and_a_late_request_times_out():
         await first
         await queued
         assert batcher.queue_size == 0 and batcher.in_use == {} and batcher.admitted == 0
+        # An idle server takes one request of more texts than the queue holds (it could
+        # never be admitted otherwise); a second one beside it is refused.
+        big = asyncio.ensure_future(request([[1]] * 6))
+        await asyncio.sleep(0.01)
+        assert batcher.full
+        with pytest.raises(TooManyRequests):
+            batcher.admit(1)
+        assert len((await big)[0]) == 6
         await batcher.stop()
 
     asyncio.run(scenario())
@@ -311,6 +332,17 @@ def test_overload_is_429_with_retry_after_and_a_deadline_is_504(
         assert body["detail"] and body["hint"]
         if answer.status_code == 429:
             assert int(answer.headers["Retry-After"]) >= 1
+    # While every queue is full a request is refused before its body is read: even a
+    # malformed one gets the 429 (the cheap refusal that keeps a flood from starving the
+    # answers), and the request log counts it under the served model.
+    batcher.admitted += batcher.max_queue
+    try:
+        early = serve.client.post("/predict", content=b"not json")
+    finally:
+        batcher.admitted -= batcher.max_queue
+    assert early.status_code == 429 and early.json()["hint"], early.text
+    assert int(early.headers["Retry-After"]) >= 1
+    assert serve.client.post("/predict", content=b"not json").status_code == 422
     monkeypatch.setattr(batcher, "_forward", forward)
     time.sleep(0.7)  # the batch in flight ends
     again = serve.client.post("/predict", json={"texts": ["good flight"]})

@@ -873,6 +873,10 @@ def api(
     logs.configure("api")
     # Settings and migrations: fail here, with the reason, rather than in every process.
     create_app()
+    if workers > 1:
+        from loraforge.monitoring.multiprocess import prepare_multiprocess_dir
+
+        prepare_multiprocess_dir()  # /metrics then sums the request counters of all
     uvicorn.run(
         "loraforge.api.app:create_service_app",
         factory=True,
@@ -890,6 +894,19 @@ def worker(
         int,
         typer.Option(min=1, metavar="N", help="Jobs run at once (each trains on all cores)."),
     ] = 1,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            metavar="PORT",
+            help="Serve Prometheus metrics (alive, jobs running here, CPU, memory) on "
+            "this port, e.g. 9101; job counts are on the API's /metrics.",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(metavar="ADDRESS", help="Address of the metrics endpoint.")
+    ] = "0.0.0.0",
 ) -> None:
     """Run a Celery worker that trains queued jobs, and reaps jobs whose worker died."""
     from loraforge.settings import get_settings
@@ -897,6 +914,17 @@ def worker(
     settings = get_settings()  # a bad LORAFORGE_* value: our words, before Celery loads
     from loraforge.jobs.worker import run_worker
 
+    if metrics_port is not None:
+        from loraforge.errors import ConfigError
+        from loraforge.monitoring.worker_metrics import serve_worker_metrics
+
+        try:
+            serve_worker_metrics(metrics_port, settings.resolved_database_url(), metrics_host)
+        except OSError as failure:
+            raise ConfigError(
+                f"cannot serve metrics on {metrics_host}:{metrics_port}: {failure.strerror}",
+                hint="Choose another --metrics-port (each worker on a machine needs its own).",
+            ) from None
     run_worker(settings, concurrency=concurrency)
 
 
@@ -982,3 +1010,7 @@ import loraforge.cli.serve  # noqa: E402, F401  (registers `loraforge serve`)
 from loraforge.cli.tokens import tokens_app  # noqa: E402
 
 app.add_typer(tokens_app, name="tokens")
+
+from loraforge.cli.db import db_app  # noqa: E402
+
+app.add_typer(db_app, name="db")

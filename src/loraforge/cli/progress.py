@@ -45,6 +45,11 @@ class RichReporter:
         else:
             self.progress.update(self.task, completed=step, epoch=epoch, loss=f"{loss:.4f}")
 
+    def throughput(
+        self, *, samples_per_second: float, tokens_per_second: float, gpu_memory_bytes: int | None
+    ) -> None:
+        pass  # the bar's own rate column says it; the figures are for a job's metrics
+
     def evaluated(self, *, epoch: float, metrics: dict[str, float]) -> None:
         accuracy = metrics.get("eval_accuracy")
         f1 = metrics.get("eval_f1_macro")

@@ -63,6 +63,16 @@ class JobProgress:
             )
         self._set(eval=evaluation)
 
+    def throughput(
+        self, *, samples_per_second: float, tokens_per_second: float, gpu_memory_bytes: int | None
+    ) -> None:
+        # Read by the API's /metrics from the job's row (monitoring/jobs_metrics.py).
+        self._set(
+            samples_per_second=round(samples_per_second, 3),
+            tokens_per_second=round(tokens_per_second, 1),
+            gpu_memory_bytes=gpu_memory_bytes,
+        )
+
     def finished(self) -> None:
         self._set(phase="evaluating")
 

@@ -11,8 +11,10 @@ two batches at once and the event loop never runs the model:
   so padding is small and no text waits behind a stream of shorter ones;
 - while the model runs one batch, the next fills: under load batches are full and the
   wait costs nothing; unloaded, a lone request waits at most ``max_wait_ms``;
-- a full queue refuses at once (``QueueFull`` → 429 with Retry-After), and a request
-  past its deadline is dropped from the queue (``TimedOut`` → 504).
+- a full queue refuses at once (``QueueFull`` → 429 with Retry-After): full when the
+  texts it holds (tokenizing, waiting or running) would pass ``max_queue``; an idle
+  server takes any one valid request, even one of more texts than that;
+- a request past its deadline is dropped from the queue (``TimedOut`` → 504).
 """
 
 from __future__ import annotations
@@ -134,12 +136,20 @@ class Batcher:
         in it (tokenizing, waiting or running) would pass ``max_queue``. Counted from the
         request's arrival, not from its place in the batch queue: otherwise a flood piles
         up unbounded in front of the queue (measured: 22 s p99 at 4x the sustainable rate)."""
-        if self.admitted + texts > self.max_queue:
-            raise QueueFull(self.admitted, self.max_queue, self._retry_after(self.admitted + texts))
+        if self.admitted and self.admitted + texts > self.max_queue:
+            raise self.refusal(texts)
         self.admitted += texts
 
     def leave(self, texts: int) -> None:
         self.admitted -= texts
+
+    @property
+    def full(self) -> bool:
+        """No request of even one text would be admitted now."""
+        return self.admitted >= self.max_queue
+
+    def refusal(self, texts: int = 1) -> QueueFull:
+        return QueueFull(self.admitted, self.max_queue, self._retry_after(self.admitted + texts))
 
     def _retry_after(self, waiting: int) -> int:
         rate = self.stats.texts / self.stats.busy_s if self.stats.busy_s > 0 else 0

@@ -18,6 +18,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from loraforge.monitoring.system_metrics import SystemCollector
+
 PREFIX = "lf_serve"
 # Milliseconds to seconds: a micro-batched request is answered in 5 ms to a few seconds.
 LATENCY_BUCKETS = (
@@ -42,6 +44,7 @@ class ServeMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        r.register(SystemCollector())  # the seed's system_cpu_percent, system_memory_*
         self.requests = Counter(
             f"{PREFIX}_request_count",
             "Prediction requests by model and status",

@@ -82,20 +82,68 @@ class ReportingCallback(TrainerCallback):
         )
 
 
+def _accelerator_memory() -> int | None:
+    """Bytes the training process holds on its GPU (CUDA or MPS), None on a CPU."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return int(torch.cuda.memory_allocated())
+    mps = getattr(torch, "mps", None)
+    if mps is not None and torch.backends.mps.is_available():
+        return int(mps.current_allocated_memory())
+    return None
+
+
 class ThroughputCallback(TrainerCallback):
     """Time spent in training epochs only: per-epoch evaluation and saving are excluded.
-    ``start_epoch`` is where this attempt began (non-zero when resumed from a checkpoint)."""
+    ``start_epoch`` is where this attempt began (non-zero when resumed from a checkpoint).
 
-    def __init__(self) -> None:
+    With a ``reporter``, it also tells it the live samples/s and tokens/s of this attempt
+    (and GPU memory) every ``REPORT_EVERY_S`` seconds: a job's row carries them, and the
+    API's /metrics exposes them for the dashboard."""
+
+    REPORT_EVERY_S = 5.0
+
+    def __init__(
+        self,
+        reporter: ProgressReporter | None = None,
+        *,
+        samples_per_step: int = 0,
+        tokens_per_sample: float = 0.0,
+    ) -> None:
         self.train_seconds = 0.0
         self.start_epoch = 0.0
         self._epoch_started: float | None = None
+        self.reporter = reporter
+        self.samples_per_step = samples_per_step
+        self.tokens_per_sample = tokens_per_sample
+        self._start_step = 0
+        self._reported_at = 0.0
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.start_epoch = float(state.epoch or 0.0)
+        self._start_step = int(state.global_step)
+        self._reported_at = time.perf_counter()
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         self._epoch_started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        now = time.perf_counter()
+        if self.reporter is None or now - self._reported_at < self.REPORT_EVERY_S:
+            return
+        self._reported_at = now
+        running = now - self._epoch_started if self._epoch_started is not None else 0.0
+        seconds = self.train_seconds + running
+        steps = int(state.global_step) - self._start_step
+        if seconds <= 0 or steps <= 0:
+            return
+        samples = steps * self.samples_per_step / seconds
+        self.reporter.throughput(
+            samples_per_second=samples,
+            tokens_per_second=samples * self.tokens_per_sample,
+            gpu_memory_bytes=_accelerator_memory(),
+        )
 
     def on_epoch_end(self, args, state, control, **kwargs):
         if self._epoch_started is not None:

@@ -14,6 +14,10 @@ class ProgressReporter(Protocol):
 
     def evaluated(self, *, epoch: float, metrics: dict[str, float]) -> None: ...
 
+    def throughput(
+        self, *, samples_per_second: float, tokens_per_second: float, gpu_memory_bytes: int | None
+    ) -> None: ...
+
     def finished(self) -> None: ...
 
 
@@ -28,6 +32,11 @@ class SilentReporter:
         pass
 
     def evaluated(self, *, epoch: float, metrics: dict[str, float]) -> None:
+        pass
+
+    def throughput(
+        self, *, samples_per_second: float, tokens_per_second: float, gpu_memory_bytes: int | None
+    ) -> None:
         pass
 
     def finished(self) -> None:

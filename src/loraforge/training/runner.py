@@ -369,7 +369,11 @@ def _fine_tune(
     reporting = ReportingCallback(
         experiment_id=experiment_id, reporter=reporter, mlflow_run=mlflow_run
     )
-    throughput = ThroughputCallback()
+    throughput = ThroughputCallback(
+        reporter,
+        samples_per_step=args.train_batch_size * args.gradient_accumulation_steps,
+        tokens_per_sample=train_set.token_count / max(1, len(train_set)),
+    )
     trainer = Trainer(
         model=model,
         args=args,

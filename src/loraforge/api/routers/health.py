@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from loraforge.api.deps import SessionDep
+from loraforge.api.deps import SessionDep, SettingsDep
 from loraforge.api.schemas import Health
 from loraforge.monitoring.metrics import exposition
 
@@ -25,7 +25,9 @@ def health(session: SessionDep, response: Response) -> Health:
 
 
 @router.get("/metrics", response_class=Response, summary="Prometheus metrics")
-def metrics() -> Response:
-    """Request counts and latencies per route, in the Prometheus text format. Public."""
-    body, content_type = exposition()
+def metrics(settings: SettingsDep) -> Response:
+    """Request counts and latencies per route (all API processes), the jobs table's counts
+    under the seed's names (task_success_total, task_queue_length, …) and the machine's
+    CPU and memory, in the Prometheus text format. Public."""
+    body, content_type = exposition(settings.resolved_database_url())
     return Response(content=body, media_type=content_type)
