@@ -71,3 +71,48 @@ predict-negative: install
 
 clean:
 	rm -rf results .loraforge data/demo
+
+# The whole platform under Docker Compose (deploy/compose.yaml): API :8000, UI :8501,
+# prediction server :8100, MLflow :5000, Prometheus :9090, Grafana :3000. Its secrets
+# come from deploy/.env, which compose refuses to start without.
+.PHONY: start-services stop-services
+COMPOSE := docker compose -f deploy/compose.yaml --env-file deploy/.env
+DEPLOY_ENV_MISSING := deploy/.env is missing: cp deploy/.env.example deploy/.env, then set \
+	LORAFORGE_JWT_SECRET, POSTGRES_PASSWORD and GRAFANA_ADMIN_PASSWORD in it (openssl rand -hex 32)
+
+start-services:
+	@test -f deploy/.env || { echo "$(DEPLOY_ENV_MISSING)" >&2; exit 2; }
+	$(COMPOSE) up -d --build
+
+# Stops and removes the containers; the named volumes (database, data, models) stay.
+stop-services:
+	@test -f deploy/.env || { echo "$(DEPLOY_ENV_MISSING)" >&2; exit 2; }
+	$(COMPOSE) down
+
+# Kubernetes: the Helm chart in deploy/helm/loraforge. `make k8s-template` prints the
+# manifests of the development values (`make -s k8s-template > manifests.yaml`);
+# `make k8s-deploy` installs or upgrades the release in kubectl's current context (helm
+# waits for the migration Job only: a prediction server stays unready until it has a
+# model, so watch the rest with `kubectl -n loraforge get pods`).
+# Production: K8S_VALUES='deploy/helm/loraforge/values.prod.yaml site.yaml' (site.yaml:
+# your hosts, and secrets or existingSecret); K8S_ARGS adds helm flags.
+# helm v3.18.0 is fetched once into .venv/tools/ (deploy/helm/get-helm.py); HELM=... uses another.
+.PHONY: k8s-template k8s-deploy
+HELM_CHART := deploy/helm/loraforge
+HELM_PINNED := $(VENV)/tools/helm-v3.18.0/helm
+HELM ?= $(HELM_PINNED)
+K8S_RELEASE ?= loraforge
+K8S_NAMESPACE ?= loraforge
+K8S_VALUES ?=
+K8S_ARGS ?=
+K8S_FLAGS = $(HELM_CHART) --namespace $(K8S_NAMESPACE) $(addprefix -f ,$(K8S_VALUES)) $(K8S_ARGS)
+
+$(HELM_PINNED): deploy/helm/get-helm.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python deploy/helm/get-helm.py >/dev/null && touch $@
+
+k8s-template: $(HELM)
+	@$(HELM) template $(K8S_RELEASE) $(K8S_FLAGS)
+
+k8s-deploy: $(HELM)
+	$(HELM) upgrade --install $(K8S_RELEASE) $(K8S_FLAGS) --create-namespace --timeout 15m

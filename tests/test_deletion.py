@@ -191,6 +191,32 @@ def test_an_experiment_is_not_deleted_while_its_job_is_queued_or_running(
     assert client.get(f"/task/{job_id}", headers=alice).status_code == 404
 
 
+def test_deleting_an_experiment_keeps_its_job_in_the_job_counters(
+    client,  # noqa: F811
+    people,  # noqa: F811
+    settings,  # noqa: F811
+):
+    """task_success_total is counted from the jobs table; a job row that goes with its
+    experiment must not make the counter go down (Prometheus would read a reset)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def success_total() -> float:
+        families = text_string_to_metric_families(client.get("/metrics").text)
+        return next(s.value for f in families for s in f.samples if s.name == "task_success_total")
+
+    alice = auth(client, "alice")
+    dataset = upload(client, alice).json()["id"]
+    experiment_id, _, _ = make_experiment(settings, owner_id=people["alice"].id)
+    job_id = queued_job(
+        settings, owner_id=people["alice"].id, dataset_id=dataset, experiment_id=experiment_id
+    )
+    set_job_status(settings, job_id, "succeeded")
+    assert success_total() == 1
+    assert client.delete(f"/experiments/{experiment_id}", headers=alice).status_code == 204
+    assert client.get(f"/task/{job_id}", headers=alice).status_code == 404
+    assert success_total() == 1
+
+
 def test_an_unreachable_mlflow_store_does_not_stop_the_deletion(
     client,  # noqa: F811
     people,  # noqa: F811

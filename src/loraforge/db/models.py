@@ -124,6 +124,20 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class RetiredJob(Base):
+    """What the job counters need of an ended job whose row went with its experiment: a
+    Prometheus counter that goes down reads as a reset, and ``increase()`` would count
+    every remaining job again."""
+
+    __tablename__ = "retired_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class RegisteredModel(Base):
     """A name under which experiments are registered as versions; shared by the team."""
 

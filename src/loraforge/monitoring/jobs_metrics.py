@@ -6,14 +6,17 @@ every API replica reports the same totals, a restarted process loses nothing, an
 multiprocess bookkeeping is needed for them. Since every replica reports the same value,
 dashboards and alerts aggregate these series with ``max``, never ``sum``.
 
-    task_success_total, task_failure_total   jobs that ended succeeded / failed (counters)
+    task_success_total, task_failure_total   jobs that ended succeeded / failed (counters;
+                                             deleted ones too, so they never go down)
     task_queue_length                        jobs queued now
     task_duration_seconds                    started → finished of ended jobs (histogram)
     loraforge_jobs{status}                   jobs by status now
     loraforge_job_stale_seconds              since the least recently progressing running
                                              job last reported progress (0: none runs)
-    loraforge_training_samples_per_second{job}, loraforge_training_tokens_per_second{job},
-    loraforge_gpu_memory_bytes{job}          of running jobs, as their workers report them
+    loraforge_training_samples_per_second{job_id}, …_tokens_per_second{job_id},
+    loraforge_gpu_memory_bytes{job_id}       of running jobs, as their workers report them
+                                             (``job_id``: Prometheus keeps ``job`` for
+                                             the scrape job)
 
 One scrape runs two small queries; the durations are summed in Python, which holds to
 some hundred thousand ended jobs per scrape.
@@ -37,7 +40,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from loraforge.db.engine import session_scope
-from loraforge.db.models import Job
+from loraforge.db.models import Job, RetiredJob
 from loraforge.jobs import state
 
 log = logging.getLogger("loraforge.monitoring")
@@ -80,13 +83,21 @@ class JobsCollector(Collector):
                 counts = dict(
                     session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
                 )
-                ended = session.execute(
-                    select(Job.started_at, Job.finished_at).where(
-                        Job.status.in_((state.SUCCEEDED, state.FAILED)),
-                        Job.started_at.is_not(None),
-                        Job.finished_at.is_not(None),
-                    )
-                ).all()
+                # Ended jobs deleted with their experiment still count (RetiredJob).
+                retired = dict(
+                    session.execute(
+                        select(RetiredJob.status, func.count()).group_by(RetiredJob.status)
+                    ).all()
+                )
+                ended = []
+                for table in (Job, RetiredJob):
+                    ended += session.execute(
+                        select(table.started_at, table.finished_at).where(
+                            table.status.in_((state.SUCCEEDED, state.FAILED)),
+                            table.started_at.is_not(None),
+                            table.finished_at.is_not(None),
+                        )
+                    ).all()
                 running = session.execute(
                     select(Job.id, Job.progress, Job.started_at).where(Job.status == state.RUNNING)
                 ).all()
@@ -107,10 +118,10 @@ class JobsCollector(Collector):
         yield up
 
         success = CounterMetricFamily("task_success_total", "Jobs that ended succeeded")
-        success.add_metric([], counts.get(state.SUCCEEDED, 0))
+        success.add_metric([], counts.get(state.SUCCEEDED, 0) + retired.get(state.SUCCEEDED, 0))
         yield success
         failure = CounterMetricFamily("task_failure_total", "Jobs that ended failed")
-        failure.add_metric([], counts.get(state.FAILED, 0))
+        failure.add_metric([], counts.get(state.FAILED, 0) + retired.get(state.FAILED, 0))
         yield failure
         queue = GaugeMetricFamily("task_queue_length", "Jobs waiting for a worker")
         queue.add_metric([], counts.get(state.QUEUED, 0))
@@ -135,17 +146,17 @@ class JobsCollector(Collector):
         samples = GaugeMetricFamily(
             "loraforge_training_samples_per_second",
             "Training samples a second of a running job (this attempt)",
-            labels=["job"],
+            labels=["job_id"],
         )
         tokens = GaugeMetricFamily(
             "loraforge_training_tokens_per_second",
             "Training tokens a second of a running job (this attempt)",
-            labels=["job"],
+            labels=["job_id"],
         )
         gpu = GaugeMetricFamily(
             "loraforge_gpu_memory_bytes",
             "GPU memory a running job's process holds (CUDA or MPS)",
-            labels=["job"],
+            labels=["job_id"],
         )
         for job_id, progress, started in running:
             since = _progress_time(progress) or _aware(started) or now

@@ -26,8 +26,16 @@ class SystemCollector(Collector):
         cpu.add_metric([], psutil.cpu_percent(interval=None))
         yield cpu
         memory = psutil.virtual_memory()
-        used = GaugeMetricFamily(
+        in_use = memory.total - memory.available
+        # The seed's name (its dashboard queries it), and the base-unit form Prometheus'
+        # conventions ask for (promtool's lint names the first).
+        seed = GaugeMetricFamily(
             "system_memory_usage_gigabytes", "Memory in use on this machine (total - available)"
         )
-        used.add_metric([], round((memory.total - memory.available) / 1e9, 4))
-        yield used
+        seed.add_metric([], round(in_use / 1e9, 4))
+        yield seed
+        base = GaugeMetricFamily(
+            "system_memory_usage_bytes", "Memory in use on this machine (total - available)"
+        )
+        base.add_metric([], float(in_use))
+        yield base

@@ -13,7 +13,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 
 from loraforge.db.engine import session_scope
-from loraforge.db.models import Experiment, Job, ModelVersion
+from loraforge.db.models import Experiment, Job, ModelVersion, RetiredJob
 from loraforge.db.records import FromRow
 from loraforge.errors import Conflict, NotFound
 from loraforge.jobs.state import QUEUED
@@ -232,7 +232,18 @@ def delete(
                 "instead.",
             )
         record = ExperimentRecord.from_row(row)
-        # The job that trained it has finished; its story ends with the experiment.
+        # The job that trained it has finished; its story ends with the experiment, but
+        # not its count: the job counters on /metrics must never go down.
+        moment = datetime.now(UTC)
+        for job in jobs:
+            session.add(
+                RetiredJob(
+                    status=job.status,
+                    started_at=job.started_at,
+                    finished_at=job.finished_at,
+                    retired_at=moment,
+                )
+            )
         session.execute(sql_delete(Job).where(Job.experiment_id == experiment_id))
         session.delete(row)
     result = Deletion(experiment_id)

@@ -102,7 +102,7 @@ class ThroughputCallback(TrainerCallback):
     (and GPU memory) every ``REPORT_EVERY_S`` seconds: a job's row carries them, and the
     API's /metrics exposes them for the dashboard."""
 
-    REPORT_EVERY_S = 5.0
+    REPORT_EVERY_S = 2.0
 
     def __init__(
         self,
