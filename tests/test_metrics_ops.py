@@ -27,7 +27,6 @@ from loraforge.db.models import Job
 from loraforge.settings import Settings
 
 LORAFORGE = Path(sys.executable).with_name("loraforge")
-NOW = datetime.now(UTC)
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
@@ -39,7 +38,7 @@ def samples(text: str) -> dict[tuple[str, tuple], float]:
     return found
 
 
-def _job(owner: int, number: int, status: str, **values) -> Job:
+def _job(owner: int, number: int, status: str, now: datetime, **values) -> Job:
     return Job(
         id=f"job-{number}",
         owner_id=owner,
@@ -49,8 +48,8 @@ def _job(owner: int, number: int, status: str, **values) -> Job:
         experiment_id=f"exp-{number}",
         attempts=1,
         max_attempts=2,
-        created_at=NOW - timedelta(hours=2),
-        updated_at=NOW,
+        created_at=now - timedelta(hours=2),
+        updated_at=now,
         **values,
     )
 
@@ -59,24 +58,39 @@ def _job(owner: int, number: int, status: str, **values) -> Job:
 def api_with_jobs(tmp_path):
     settings = Settings(data_dir=tmp_path / "state", results_dir=tmp_path / "results")
     client = TestClient(create_app(settings))
+    # Now, at the test, not at collection: the staleness below is measured from it.
+    NOW = datetime.now(UTC)
     with sessionmaker(bind=get_engine(settings.resolved_database_url()))() as session:
         owner = users.create_user(session, username="alice", password="correct horse battery")
         session.flush()
         rows = [
             _job(
-                owner.id, 1, "succeeded", started_at=NOW - timedelta(seconds=100), finished_at=NOW
+                owner.id,
+                1,
+                "succeeded",
+                NOW,
+                started_at=NOW - timedelta(seconds=100),
+                finished_at=NOW,
             ),
             _job(
-                owner.id, 2, "succeeded", started_at=NOW - timedelta(seconds=700), finished_at=NOW
+                owner.id,
+                2,
+                "succeeded",
+                NOW,
+                started_at=NOW - timedelta(seconds=700),
+                finished_at=NOW,
             ),
-            _job(owner.id, 3, "failed", started_at=NOW - timedelta(seconds=40), finished_at=NOW),
-            _job(owner.id, 4, "queued"),
-            _job(owner.id, 5, "queued"),
-            _job(owner.id, 6, "cancelled"),
+            _job(
+                owner.id, 3, "failed", NOW, started_at=NOW - timedelta(seconds=40), finished_at=NOW
+            ),
+            _job(owner.id, 4, "queued", NOW),
+            _job(owner.id, 5, "queued", NOW),
+            _job(owner.id, 6, "cancelled", NOW),
             _job(
                 owner.id,
                 7,
                 "running",
+                NOW,
                 started_at=NOW - timedelta(minutes=30),
                 worker="host:1",
                 progress={
