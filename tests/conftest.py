@@ -28,20 +28,18 @@ def make_texts(n: int, *, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    """A 2-layer BERT with random weights and a WordPiece tokenizer trained just now."""
+def build_tiny_bert(folder: Path, corpus: list[str], *, vocab_size: int = 300) -> Path:
+    """A 2-layer BERT with random weights and a WordPiece tokenizer trained on ``corpus``
+    (so it reads that corpus's scripts, and nothing else, as the real models do)."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-    folder = tmp_path_factory.mktemp("tiny-bert")
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    corpus = [*make_texts(400)["text"], " ".join(POSITIVE + NEGATIVE + FILLER)]
     tokenizer.train_from_iterator(
-        corpus, trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials)
+        corpus, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials)
     )
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
@@ -70,6 +68,14 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     )
     BertModel(config).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A 2-layer BERT with random weights and a WordPiece tokenizer trained just now, on
+    English words only."""
+    corpus = [*make_texts(400)["text"], " ".join(POSITIVE + NEGATIVE + FILLER)]
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), corpus)
 
 
 @pytest.fixture(scope="session")

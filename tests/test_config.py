@@ -21,14 +21,14 @@ MINIMAL = {"experiment_name": "x", "data": {"train_file": "train.csv"}}
 def test_demo_config_loads_with_every_key():
     config = load_config(ROOT / "configs" / "demo.yaml")
     assert config.experiment_name == "demo"
-    assert config.model.base_model == "minilm-l6"
+    assert config.model.base_model == "auto"  # English data: the bundled minilm-l6
     assert config.data.eval_file == Path("data/demo/eval.csv")
     assert config.training.epochs == 3
 
 
 def test_defaults_fill_a_minimal_config(tmp_path):
     config = load_config(write(tmp_path, MINIMAL))
-    assert config.model.base_model == "minilm-l6"
+    assert config.model.base_model == "auto" and config.model.allow_low_coverage is False
     assert config.lora.target_modules is None
     assert config.training.learning_rate == pytest.approx(2e-3)
     assert config.data.effective_eval_split() == pytest.approx(0.1)

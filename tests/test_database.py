@@ -35,7 +35,7 @@ def test_sqlite_schema_is_migrated_and_usable(tmp_path):
     assert "experiments" in inspect(engine).get_table_names()
     with engine.connect() as connection:
         assert (
-            connection.execute(text("select version_num from alembic_version")).scalar() == "0009"
+            connection.execute(text("select version_num from alembic_version")).scalar() == "0010"
         )
     _exercise(url)
 

@@ -24,7 +24,8 @@ def test_prediction_format(tiny_run, tiny_model_dir):
         assert 0.5 <= answer["probability"] <= 1.0
         assert answer["latency_ms"] > 0
         assert answer["base_model"] == str(tiny_model_dir)
-        assert answer["language"] == "unknown"
+        # The training data's language (a local folder's catalog language is unknown).
+        assert answer["language"] == "en"
 
 
 def test_predictions_match_the_evaluated_model(tiny_run, data_files):

@@ -73,7 +73,10 @@ def test_a_runs_card_has_every_fact_and_fits_the_schema(record, tiny_run):
     # A local base model is named by its folder, never by its server path.
     assert card["base_model"] == record.base_model.rsplit("/", 1)[-1]
     assert "/" not in card["base_model"]
-    assert card["intended_use"] == "Classifies short texts (sentiment) into: negative, positive."
+    # The experiment's language is its training data's: English here.
+    assert card["intended_use"] == (
+        "Classifies English short texts (sentiment) into: negative, positive."
+    )
     assert "Evaluated on 32 held-out texts" in card["limitations"]
     assert "longer than 32 tokens" in card["limitations"]
     learned = tiny_run.metrics["quality"]["learned"]

@@ -161,7 +161,7 @@ def test_registration_creates_the_mlflow_version_the_card_and_an_audit_row(
         "sentiment",
     )
     assert info.mlflow_run_id == tiny_run.mlflow_run_id and info.mlflow_version == "1"
-    assert info.intended_use.startswith("Classifies short texts (sentiment) into: ")
+    assert info.intended_use.startswith("Classifies English short texts (sentiment) into: ")
     assert "Evaluated on 32 held-out texts" in info.limitations
 
     client = mlflow_client(settings)

@@ -173,7 +173,9 @@ def test_new_job_shows_the_data_set_checks_and_explains_bad_values_by_their_fiel
         len(at.get("vega_lite_chart")) == 3
     )  # label distribution, lengths in characters and in words
     base = next(s for s in at.selectbox if s.label == "Base model")
-    assert base.options[0].startswith("minilm-l6")
+    # auto first, then the models that read the data's language (English: minilm-l6).
+    assert base.options[0].startswith("auto") and base.options[1].startswith("minilm-l6")
+    assert "English" in page  # the language detected at upload
     # A bad name and a rank of 0 are refused next to their fields, and nothing is submitted.
     before = len(live.client("alice").tasks())
     next(t for t in at.text_input if t.label == "Experiment name").input("bad name!")

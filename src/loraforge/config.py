@@ -35,9 +35,16 @@ class _Section(BaseModel):
 
 class ModelSection(_Section):
     base_model: str = Field(
-        default="minilm-l6",
+        default="auto",
         min_length=1,
-        description="A catalog name (see `loraforge models`), a Hugging Face id or a local folder.",
+        description="auto: the catalog model for the training data's language (English: the "
+        "bundled minilm-l6; Chinese: bert-base-chinese; others: a multilingual one); or a "
+        "catalog name (see `loraforge models`), a Hugging Face id or a local folder.",
+    )
+    allow_low_coverage: bool = Field(
+        default=False,
+        description="Train even when the base model's tokenizer cannot read more than 15 % "
+        "of the training text (unknown or dropped characters): refused otherwise.",
     )
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(
         default="auto", description="auto picks CUDA, then Apple MPS, then CPU."

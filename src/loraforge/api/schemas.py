@@ -170,6 +170,31 @@ class DatasetPublic(BaseModel):
     label_counts: dict[str, int]
     warnings: list[str]
     created_at: UtcDatetime
+    language: str | None = Field(
+        default=None,
+        description="The texts' dominant language (ISO 639-1, e.g. en, zh), detected at upload.",
+    )
+    languages: dict[str, Any] | None = Field(
+        default=None,
+        description="What the detection found: each language's share of the sampled texts.",
+    )
+
+
+class DatasetLanguage(BaseModel):
+    language: dict[str, Any] = Field(
+        description="dominant (ISO 639-1 or null), shares per language, texts sampled."
+    )
+    base_model: str = Field(description="The model checked: `auto` resolved for the language.")
+    chosen_automatically: bool
+    coverage: dict[str, Any] | None = Field(
+        description="unread_share (unknown or dropped characters) and unknown_token_share "
+        "of a sample; null when the model's tokenizer is not on the server."
+    )
+    warnings: list[str]
+    refused: bool = Field(
+        description="Training would be refused (over 15 % unread) unless "
+        "model.allow_low_coverage is true."
+    )
 
 
 class LengthBin(BaseModel):

@@ -165,7 +165,12 @@ LabelColumnOpt = Annotated[
 ]
 ModelOpt = Annotated[
     str,
-    typer.Option("--model", metavar="MODEL", help="Base model whose tokenizer counts tokens."),
+    typer.Option(
+        "--model",
+        metavar="MODEL",
+        help="Base model whose tokenizer counts tokens and is checked for coverage "
+        "(auto: the catalog model for the data's language).",
+    ),
 ]
 DataFileArg = Annotated[
     Path, typer.Argument(metavar="FILE", help="A CSV, TSV, JSONL or Parquet file.")
@@ -231,7 +236,7 @@ def data_validate(
         int,
         typer.Option(metavar="N", help="Token limit of training; longer texts are truncated."),
     ] = 128,
-    model: ModelOpt = "minilm-l6",
+    model: ModelOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:
     """Check a data set: refuse what cannot be trained on (exit 2), warn about the rest."""
@@ -241,16 +246,21 @@ def data_validate(
     from loraforge.data.loading import COLUMNS_HINTS, Columns
     from loraforge.data.validation import validate_file
 
+    columns = Columns(text_column, label_column)
     counter = _LazyTokenCounter(model)
     report = validate_file(
         file,
-        columns=Columns(text_column, label_column),
+        columns=columns,
         max_length=max_length,
         count_tokens=counter,
         columns_hint=COLUMNS_HINTS["cli"],
     )
     if counter.why_not:
         report.warnings.append(counter.why_not)
+    if report.ok:
+        from loraforge.training.language_check import coverage_for_report
+
+        coverage_for_report(report, file, columns, model)
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -309,6 +319,12 @@ class _LazyTokenCounter:
         if not self._loaded:
             from loraforge.data.tokens import token_counter
 
+            if self.model == "auto":
+                from loraforge.data.language import detect_languages
+                from loraforge.models.catalog import default_for_language
+
+                self.model = default_for_language(detect_languages(list(texts)).dominant).name
+
             self._count, self.why_not = token_counter(self.model)
             self._loaded = True
         if self._count is None:
@@ -329,18 +345,24 @@ def train(
 ) -> None:
     """Fine-tune a base model with LoRA; results in results/<experiment_id>/."""
     from loraforge.config import load_config
-    from loraforge.training.preflight import check_inputs
+    from loraforge.training.preflight import check_run
 
     loaded = load_config(config, overrides or [])
-    # Missing data files or base-model folder: refused in milliseconds, with nothing
-    # recorded, instead of after torch loads and a failed experiment is written.
-    check_inputs(loaded)
+    # Missing data files or base-model folder, or a base model whose tokenizer cannot read
+    # the data: refused in a second, with nothing recorded, instead of after torch loads
+    # and a failed experiment is written.
+    loaded, found = check_run(loaded)
     from loraforge.cli.progress import RichReporter
     from loraforge.training.runner import run_training
 
+    chosen = " (auto, for the data's language)" if found.chosen_automatically else ""
     console.print(
-        f"[bold]{loaded.experiment_name}[/bold]: {loaded.model.base_model}, {loaded.data.train_file}"
+        f"[bold]{escape(loaded.experiment_name)}[/bold]: {escape(loaded.model.base_model)}"
+        f"{chosen}, {escape(str(loaded.data.train_file))}",
+        highlight=False,
     )
+    coverage = f"; {found.coverage.words()}" if found.coverage else ""
+    console.print(f"  language: {escape(found.language.words())}{coverage}", highlight=False)
     result = run_training(loaded, reporter=RichReporter(console))
     final = result.metrics["final"]
     train_stats = result.metrics["train"]

@@ -30,6 +30,15 @@ def validation(console: Console, report: ValidationReport) -> None:
         classes = ", ".join(f"{k} {v}" for k, v in report.label_counts.items())
         console.print(f"[green]✓[/green] {report.source}: {report.rows} rows; {classes}")
         console.print(f"  version {report.version}")
+        if report.language:
+            line = f"  language {escape(report.language['words'])}"
+            if report.coverage:
+                shown = report.coverage
+                line += (
+                    f"; {escape(shown['base_model'])} reads "
+                    f"{1 - shown['unread_share']:.1%} of the text"
+                )
+            console.print(line, highlight=False)
     else:
         console.print(f"[red]✗[/red] {report.source}: cannot be used for training")
     for error in report.errors:

@@ -45,6 +45,8 @@ class DatasetRecord(FromRow):
     label_counts: dict[str, int]
     warnings: list[str]
     created_at: datetime
+    language: str | None = None
+    languages: dict[str, Any] | None = None
 
 
 def check_file_name(name: str) -> str:
@@ -116,6 +118,8 @@ def store_upload(
         label_counts=report.label_counts,
         warnings=report.warnings,
         created_at=datetime.now(UTC),
+        language=(report.language or {}).get("dominant"),
+        languages=report.language,
     )
     session.add(row)
     session.flush()
@@ -173,6 +177,17 @@ def analyze_dataset(
     result["chars_histogram"] = length_histogram(texts.map(len))
     result["words_histogram"] = length_histogram(words)
     return result
+
+
+def dataset_texts(session: Session, record: DatasetRecord, *, datasets_dir: Path) -> list[str]:
+    """The data set's texts, for a language or coverage check."""
+    path = dataset_path(record, datasets_dir=datasets_dir, session=session)
+    frame = select_columns(
+        read_table(path),
+        Columns(text=record.text_column, label=record.label_column),
+        source=record.name,
+    )
+    return frame["text"].dropna().map(str).tolist()
 
 
 def delete_dataset(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -41,6 +42,10 @@ class ValidationReport:
     label_counts: dict[str, int] = field(default_factory=dict)
     version: str | None = None
     separator: str | None = None  # of a delimited file, as sniffed; None for JSONL/Parquet
+    # data.language.LanguageReport.to_dict() of the texts: recorded with the version.
+    language: dict[str, Any] | None = None
+    # data.coverage.Coverage.to_dict() for the base model a caller checked (else None).
+    coverage: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -54,6 +59,8 @@ class ValidationReport:
             "version": self.version,
             "separator": self.separator,
             "label_counts": self.label_counts,
+            "language": self.language,
+            "coverage": self.coverage,
             "errors": self.errors,
             "warnings": self.warnings,
         }
@@ -99,7 +106,11 @@ def check_frame(
         )
 
     if report.ok:
+        from loraforge.data.language import detect_languages
+
         report.version = dataset_version(frame["text"], frame["label"])
+        found = detect_languages(frame["text"].map(str).tolist())
+        report.language = {**found.to_dict(), "words": found.words()}
         _warn(frame, counts, report, max_length=max_length, count_tokens=count_tokens)
 
 

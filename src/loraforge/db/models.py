@@ -78,6 +78,10 @@ class Dataset(Base):
     label_counts: Mapped[dict[str, int]] = mapped_column(JSON)
     warnings: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # Detected at upload (data/language.py): the dominant language and the full report.
+    # None for data sets uploaded before languages were detected.
+    language: Mapped[str | None] = mapped_column(String(16))
+    languages: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class AuditLog(Base):

@@ -13,8 +13,8 @@ from loraforge.data import store
 from loraforge.errors import Conflict
 from loraforge.jobs import state
 from loraforge.jobs.state import JobRecord
-from loraforge.models.availability import check_base_model
 from loraforge.settings import Settings
+from loraforge.training.preflight import check_run
 from loraforge.training.runner import new_experiment_id
 
 ID_RACE_RETRIES = 5
@@ -51,9 +51,10 @@ def submit(
         session, submitted, user_id=user_id, is_admin=is_admin, settings=settings
     )
     config = config_from_tree(tree, source="the job")  # refuse now what the worker would refuse
-    # A misspelt or unloadable base model: a 422 naming model.base_model now, not a job
-    # that fails after the worker has imported torch and recorded an experiment.
-    check_base_model(config.model.base_model)
+    # A misspelt or unloadable base model, or one whose tokenizer cannot read the data
+    # (`auto` resolved from the data's language): a 422 naming model.base_model now, not
+    # a job that fails after the worker has imported torch and recorded an experiment.
+    check_run(config)
     # Another API replica may pick the same id between our check and our insert; the
     # unique index catches it, and the next candidate is taken.
     for _ in range(ID_RACE_RETRIES):
@@ -91,6 +92,7 @@ def training_config(session: Session, job: JobRecord, *, settings: Settings) -> 
     )
     config = config_from_tree(tree, source=f"task {job.id}")
     # The model may have left the cache (or the hub become unreachable) since the job was
-    # submitted: the job fails now, before the runner records an experiment.
-    check_base_model(config.model.base_model)
+    # submitted: the job fails now, before the runner records an experiment. The same
+    # language and coverage check as at submission, and `auto` resolved the same way.
+    config, _ = check_run(config)
     return config

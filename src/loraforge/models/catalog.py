@@ -94,3 +94,31 @@ def resolve_base_model(name: str) -> ResolvedModel:
             hint=f"Catalog names: {', '.join(CATALOG)}.",
         )
     return ResolvedModel(name, name, "unknown", is_local=False)
+
+
+# --- by language (issue 13) -----------------------------------------------------------
+# What each catalog model reads well; "multi" reads most languages (the fallback).
+MULTILINGUAL = CatalogEntry(
+    "xlm-roberta-base",
+    "FacebookAI/xlm-roberta-base",
+    "multi",
+    "XLM-RoBERTa base, 278M, about 100 languages (multilingual).",
+)
+CATALOG.setdefault(MULTILINGUAL.name, MULTILINGUAL)
+DEFAULT_BY_LANGUAGE = {"en": "minilm-l6", "zh": "bert-base-chinese"}
+
+
+def models_for_language(language: str | None) -> list[CatalogEntry]:
+    """Catalog models that read ``language``, best first: its own models (the bundled
+    one first for English), then the multilingual ones."""
+    language = language or "en"
+    own = [e for e in CATALOG.values() if e.language == language]
+    own.sort(key=lambda e: e.name != DEFAULT_BY_LANGUAGE.get(language))
+    return own + [e for e in CATALOG.values() if e.language == "multi"]
+
+
+def default_for_language(language: str | None) -> CatalogEntry:
+    """``base_model: auto``: English (or unknown) → the bundled MiniLM, Chinese →
+    bert-base-chinese, any other language → the multilingual model."""
+    name = DEFAULT_BY_LANGUAGE.get(language or "en")
+    return CATALOG[name] if name else MULTILINGUAL

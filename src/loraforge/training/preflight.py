@@ -8,9 +8,16 @@ and records nothing; the CLI calls it first, and a worker can too.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from loraforge.config import TrainConfig
 from loraforge.data.files import check_readable
 from loraforge.models.availability import check_base_model
+
+if TYPE_CHECKING:
+    from loraforge.training.language_check import LanguageCheck
+
+AUTO = "auto"  # model.base_model: the catalog model for the data's language
 
 FILE_HINT = "Check the path; a relative one starts from the working directory."
 
@@ -23,4 +30,30 @@ def check_inputs(config: TrainConfig) -> None:
     check_readable(config.data.train_file.expanduser(), what="data.train_file", hint=FILE_HINT)
     if config.data.eval_file is not None:
         check_readable(config.data.eval_file.expanduser(), what="data.eval_file", hint=FILE_HINT)
-    check_base_model(config.model.base_model)
+    if config.model.base_model != AUTO:  # auto is resolved from the data (check_run)
+        check_base_model(config.model.base_model)
+
+
+def check_run(config: TrainConfig) -> tuple[TrainConfig, LanguageCheck]:
+    """``check_inputs``, then the data's language and the base model's coverage of it
+    (``language_check``): the config with ``auto`` replaced by the model chosen, and what
+    was found. Refuses (ConfigError) a model that cannot read the data, or one that is not
+    on this machine, before anything is recorded."""
+    from loraforge.data.loading import Columns
+    from loraforge.data.validation import load_labelled
+    from loraforge.training.language_check import check_language
+
+    check_inputs(config)
+    frame, _ = load_labelled(
+        config.data.train_file.expanduser(),
+        columns=Columns(text=config.data.text_column, label=config.data.label_column),
+    )
+    found = check_language(
+        frame["text"].tolist(),
+        config.model.base_model,
+        allow_low_coverage=config.model.allow_low_coverage,
+    )
+    if found.chosen_automatically:
+        check_base_model(found.base_model)
+    chosen = config.model.model_copy(update={"base_model": found.base_model})
+    return config.model_copy(update={"model": chosen}), found

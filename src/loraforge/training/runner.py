@@ -29,6 +29,7 @@ from loraforge.tracking import experiments
 from loraforge.tracking.mlflow_bridge import MlflowRun
 from loraforge.training.checkpoints import Checkpoint, Retention, apply_retention
 from loraforge.training.inputs import RunInputs, prepare_inputs
+from loraforge.training.language_check import LanguageCheck, check_language
 from loraforge.training.progress import ProgressReporter, SilentReporter
 from loraforge.training.run_logging import run_log_file
 
@@ -137,7 +138,20 @@ def run_training(
                     experiment_name=config.experiment_name,
                 )
                 inputs = prepare_inputs(config)
-                resolved = resolve_base_model(config.model.base_model)
+                # The data's language, `auto` resolved, and the tokenizer's coverage of
+                # the data: checked again here (a worker's job was checked by the API).
+                found = check_language(
+                    inputs.train["text"].tolist(),
+                    config.model.base_model,
+                    allow_low_coverage=config.model.allow_low_coverage,
+                )
+                config = config.model_copy(
+                    update={
+                        "model": config.model.model_copy(update={"base_model": found.base_model})
+                    }
+                )
+                (partial / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
+                resolved = resolve_base_model(found.base_model)
                 metrics = _run(
                     config,
                     reporter,
@@ -148,6 +162,7 @@ def run_training(
                     db_url,
                     mlflow_run,
                     should_stop,
+                    found,
                 )
             except BaseException as error:
                 logger.error("run %s failed: %s", experiment_id, describe_failure(error))
@@ -195,16 +210,21 @@ def _run(
     db_url: str,
     mlflow_run: MlflowRun,
     should_stop: Callable[[], bool] | None,
+    found: LanguageCheck,
 ) -> dict[str, Any]:
     # Heavy imports live here so that `loraforge --help` and the API never load torch.
     from loraforge.models.device import select_device, select_precision
 
     device = select_device(config.model.device)
     precision = select_precision(config.training.precision, device)
+    # The language of the model is its training data's (the catalog's only as a
+    # fallback): a Chinese model is Chinese whatever base it was trained on.
+    language = found.language.dominant or resolved.language
     experiments.update(
         db_url,
         experiment_id,
-        language=resolved.language,
+        base_model=config.model.base_model,
+        language=language,
         device=device,
         train_dataset_version=inputs.train_version,
         eval_dataset_version=inputs.eval_version,
@@ -223,9 +243,17 @@ def _run(
         len(inputs.eval),
         inputs.labels,
     )
-    for warning in inputs.train_warnings:
+    logger.info(
+        "training data language: %s; base model %s%s%s",
+        found.language.words(),
+        config.model.base_model,
+        " (auto)" if found.chosen_automatically else "",
+        f", {found.coverage.words()}" if found.coverage else "",
+    )
+    warnings = [*inputs.train_warnings, *found.warnings]
+    for warning in warnings:
         logger.warning("training data: %s", warning)
-    reporter.data_warnings(messages=list(inputs.train_warnings))
+    reporter.data_warnings(messages=warnings)
     previous_run = experiments.get(db_url, experiment_id).mlflow_run_id
     if previous_run:
         run_id = mlflow_run.resume(previous_run)
@@ -253,6 +281,7 @@ def _run(
         precision,
         mlflow_run,
         should_stop,
+        language,
     )
     mlflow_run.log_metrics(
         {f"final_{k}": v for k, v in metrics["final"].items() if isinstance(v, float)},
@@ -277,6 +306,7 @@ def _fine_tune(
     precision: str,
     mlflow_run,
     should_stop: Callable[[], bool] | None,
+    language: str,
 ) -> dict[str, Any]:
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
@@ -417,7 +447,7 @@ def _fine_tune(
             experiment_id=experiment_id,
             base_model=config.model.base_model,
             base_model_source=resolved.path_or_id,
-            language=resolved.language,
+            language=language,
             max_length=max_length,
             labels=inputs.labels,
         ),
@@ -478,6 +508,7 @@ def _fine_tune(
             "source": resolved.path_or_id,
             "language": resolved.language,
         },
+        "language": language,
         "device": device,
         "precision": precision,
         "checkpoints": retention.roles(),

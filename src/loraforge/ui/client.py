@@ -117,6 +117,11 @@ class ApiClient:
     def dataset_analysis(self, dataset_id: str) -> dict[str, Any]:
         return self._call("GET", f"/datasets/{dataset_id}/analysis")
 
+    def dataset_language(self, dataset_id: str, base_model: str) -> dict[str, Any]:
+        return self._call(
+            "GET", f"/datasets/{dataset_id}/language", params={"base_model": base_model}
+        )
+
     def submit(self, body: dict[str, Any]) -> dict[str, Any]:
         submitted = self._call("POST", "/train", json=body)
         with task_context(submitted["task_id"]):

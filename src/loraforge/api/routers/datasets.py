@@ -6,11 +6,16 @@ import logging
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 
 from loraforge.api.deps import AuditDep, CurrentUser, SessionDep, SettingsDep
 from loraforge.api.errors import error_responses
-from loraforge.api.schemas import DatasetAnalysis, DatasetPublic, DatasetsPublic
+from loraforge.api.schemas import (
+    DatasetAnalysis,
+    DatasetLanguage,
+    DatasetPublic,
+    DatasetsPublic,
+)
 from loraforge.audit import log as audit
 from loraforge.data import store
 from loraforge.data.loading import COLUMNS_HINTS, Columns
@@ -114,6 +119,45 @@ def analyze_dataset(
     return DatasetAnalysis(
         id=record.id,
         **store.analyze_dataset(session, record, datasets_dir=settings.resolved_datasets_dir()),
+    )
+
+
+@router.get(
+    "/{dataset_id}/language",
+    response_model=DatasetLanguage,
+    summary="The data set's language and a base model's coverage of it",
+    responses=error_responses(404, 422),
+)
+def dataset_language(
+    dataset_id: str,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    base_model: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=300,
+            description="auto (the catalog model for the language), a catalog name, a "
+            "Hugging Face id or a server folder.",
+        ),
+    ] = "auto",
+) -> DatasetLanguage:
+    """What training would find before it starts: the detected language(s), the base
+    model `auto` picks, and how much of the text that model's tokenizer can read
+    (`refused`: training would be refused unless `model.allow_low_coverage`). The web
+    UI's New job page shows it before anything runs."""
+    from loraforge.data.coverage import REFUSE_SHARE
+    from loraforge.training.language_check import check_language
+
+    record = store.get_dataset(
+        session, dataset_id=dataset_id, user_id=user.id, is_admin=user.is_admin
+    )
+    texts = store.dataset_texts(session, record, datasets_dir=settings.resolved_datasets_dir())
+    found = check_language(texts, base_model, allow_low_coverage=True)
+    return DatasetLanguage(
+        **found.to_dict(),
+        refused=bool(found.coverage and found.coverage.unread_share > REFUSE_SHARE),
     )
 
 

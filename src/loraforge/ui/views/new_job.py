@@ -31,6 +31,7 @@ UPLOADED = "new_job_dataset"
 SOURCE, SHOW_UPLOADED = "dataset_source", "new_job_show_uploaded"
 JUST_UPLOADED = "new_job_just_uploaded"
 UPLOAD, PICK = "Upload a file", "One uploaded before"
+AUTO_MODEL = "auto"
 OTHER_MODEL = "Other: a Hugging Face id or a folder on the server"
 
 
@@ -85,6 +86,8 @@ def show_dataset(api, dataset: dict[str, Any]) -> None:
     cols[1].metric("Classes", len(dataset["label_counts"]))
     cols[2].metric("Format", dataset["format"])
     cols[3].metric("Version", dataset["version"][:12])
+    if dataset.get("languages"):
+        st.caption(f"Language: **{dataset['languages']['words']}** (detected at upload).")
     if dataset["warnings"]:
         for warning in dataset["warnings"]:
             st.warning(warning, icon=":material/warning:")
@@ -99,6 +102,29 @@ def show_dataset(api, dataset: dict[str, Any]) -> None:
     right.altair_chart(
         charts.length_histogram(analysis["words_histogram"], unit="words"), width="stretch"
     )
+
+
+def show_coverage(api, dataset_id: str, base_model: str) -> None:
+    """What training will find, before anything runs: the model `auto` picks, and how
+    much of this data the model's tokenizer reads."""
+    try:
+        found = api.dataset_language(dataset_id, base_model)
+    except ApiError as error:
+        st.error(error.detail, icon=":material/error:")
+        return
+    coverage = found["coverage"]
+    chosen = f"**{found['base_model']}**" + (" (auto)" if found["chosen_automatically"] else "")
+    if coverage is None:
+        st.caption(f"{chosen}: its tokenizer is not on the server yet; checked when it loads.")
+    elif found["refused"]:
+        st.error(
+            f"{found['warnings'][0]} Training will be refused unless you allow low coverage.",
+            icon=":material/error:",
+        )
+    elif found["warnings"]:
+        st.warning(found["warnings"][0], icon=":material/warning:")
+    else:
+        st.caption(f"{chosen} reads {1 - coverage['unread_share']:.1%} of this data's text.")
 
 
 def upload_form(api) -> None:
@@ -298,8 +324,13 @@ with cols[0]:
     field_error("data")
     field_error("data.eval_split")
 with cols[1]:
-    names = [m["name"] for m in catalog] + [OTHER_MODEL]
+    # The models that read the data's language first; `auto` picks the first of them.
+    spoken = dataset.get("language")
+    fitting = [m for m in catalog if spoken in (m.get("languages") or [m["language"]])]
+    ordered = fitting + [m for m in catalog if m not in fitting]
+    names = [AUTO_MODEL] + [m["name"] for m in ordered] + [OTHER_MODEL]
     described = {m["name"]: f"{m['name']} ({m['language']})" for m in catalog}
+    described[AUTO_MODEL] = "auto: the catalog model for the data's language"
     model_again = again("model.base_model", None)
     picked = st.selectbox(
         "Base model",
@@ -316,10 +347,20 @@ with cols[1]:
             value=model_again if model_again not in names else "",
             key="base_model_other",
         )
+    elif picked == AUTO_MODEL:
+        base_model = picked
     else:
         base_model = picked
         entry = next(m for m in catalog if m["name"] == picked)
         st.caption(f"{entry['description']} Language: **{entry['language']}**.")
+    if base_model.strip():
+        show_coverage(api, dataset["id"], base_model.strip())
+    allow_low_coverage = st.checkbox(
+        "Train even if the tokenizer cannot read the data",
+        value=again("model.allow_low_coverage", False),
+        help="Over 15 % of the text unread (unknown to the tokenizer) is refused, since "
+        "the model could not learn from it; this trains anyway.",
+    )
     field_error("model.base_model")
 
 with st.form("train"):
@@ -393,7 +434,7 @@ with st.form("train"):
 if submitted:
     chosen: dict[str, Any] = {
         "experiment_name": experiment_name.strip(),
-        "model": {"base_model": base_model.strip()},
+        "model": {"base_model": base_model.strip(), "allow_low_coverage": allow_low_coverage},
         "data": {
             "dataset_id": dataset["id"],
             "max_length": int(max_length),
