@@ -350,6 +350,10 @@ def test_mlflow_unreachable_is_503_and_nothing_changes(world, monkeypatch):
 def test_base_models_moved_to_their_own_path(world):
     catalog = get(world, "/base-models").json()["data"]
     assert "minilm-l6" in [m["name"] for m in catalog]
+    by_name = {m["name"]: m for m in catalog}
+    assert by_name["minilm-l6"]["available_offline"] is True
+    assert by_name["bert-base-chinese"]["languages"] == ["zh"]
+    assert len(by_name["xlm-roberta-base"]["languages"]) > 50
     assert world["client"].get("/base-models").status_code == 401
     assert set(get(world, "/models").json()) == {"data", "count"}  # now the registry
 

@@ -191,7 +191,7 @@ def cli_env(listed, monkeypatch):
 
 
 def test_models_table_matches_the_catalog():
-    from loraforge.models.catalog import CATALOG
+    from loraforge.models.catalog import CATALOG, available_offline
 
     result = runner.invoke(app, ["models"], env={"COLUMNS": "400"})
     [table] = parse_tables(result.output)
@@ -200,7 +200,10 @@ def test_models_table_matches_the_catalog():
         entry = CATALOG[row["name"]]
         assert row == {
             "name": entry.name,
-            "language": entry.language,
+            "language": entry.languages[0]
+            if len(entry.languages) == 1
+            else f"{len(entry.languages)} languages",
+            "offline": "yes" if available_offline(entry) else "no",
             "source": entry.source,
             "description": entry.description,
         }

@@ -152,3 +152,30 @@ def test_cli_train_refuses_before_recording_anything(env_settings, tiny_model_di
     )
     assert validated.exit_code == 0, validated.output
     assert "language Chinese" in validated.output and "cannot read" in validated.output
+
+
+def test_data_analyze_reports_language_and_coverage(tiny_model_dir, bilingual_model_dir, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from loraforge.cli import app
+
+    chinese_reviews(60).to_csv(tmp_path / "zh.csv", index=False)
+
+    def analyze(model) -> dict:
+        args = ["data", "analyze", str(tmp_path / "zh.csv"), "--model", str(model), "--json"]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    english = analyze(tiny_model_dir)
+    assert english["language"]["dominant"] == "zh" and english["language"]["shares"]["zh"] > 0.9
+    assert english["coverage"]["unread_share"] > 0.15
+    assert any("cannot read" in w for w in english["warnings"])
+    both = analyze(bilingual_model_dir)
+    assert both["coverage"]["unread_share"] < 0.02 and both["warnings"] == []
+    shown = CliRunner().invoke(
+        app, ["data", "analyze", str(tmp_path / "zh.csv"), "--model", str(tiny_model_dir)]
+    )
+    assert "language Chinese 100 %" in shown.output and "warning:" in shown.output

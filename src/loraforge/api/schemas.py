@@ -213,13 +213,25 @@ class DatasetAnalysis(BaseModel):
     tokens: dict[str, float] | None
     chars_histogram: list[LengthBin]
     words_histogram: list[LengthBin]
+    language: dict[str, Any] = Field(
+        description="dominant (ISO 639-1 or null), dominant_name, shares per language, "
+        "texts sampled and undetermined."
+    )
 
 
 class CatalogModelPublic(BaseModel):
-    name: str
-    language: str
+    name: str = Field(description="Usable as model.base_model.")
+    source: str = Field(description='Its Hugging Face id, or "bundled".')
+    hub_id: str = Field(description="Its Hugging Face id (for the bundled one, its origin).")
+    language: str = Field(description='Its language code, or "multi" (see languages).')
+    languages: list[str] = Field(description="ISO 639-1 codes of the languages it reads.")
     description: str
     bundled: bool
+    available_offline: bool = Field(
+        description="Loads on the server without the network: bundled, or its config and "
+        "safetensors weights are in the server's Hugging Face cache "
+        "(`loraforge models pull NAME` puts them there)."
+    )
 
 
 class CatalogPublic(BaseModel):

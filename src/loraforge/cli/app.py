@@ -276,16 +276,18 @@ def data_analyze(
     file: DataFileArg,
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
-    model: ModelOpt = "minilm-l6",
+    model: ModelOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:
-    """Rows, label distribution and text lengths (characters and tokens)."""
+    """Rows, label distribution, text lengths (characters and tokens), the data's
+    language(s) and how much of it the base model's tokenizer reads."""
     from loraforge.data.files import check_readable
 
     check_readable(file)  # before pandas and transformers load
     from loraforge.data.analysis import analyze_frame
     from loraforge.data.loading import COLUMNS_HINTS, Columns, read_table, select_columns
     from loraforge.data.tokens import token_counter
+    from loraforge.training.language_check import coverage_of
 
     frame = select_columns(
         read_table(file),
@@ -293,14 +295,19 @@ def data_analyze(
         source=str(file),
         columns_hint=COLUMNS_HINTS["cli"],
     )
+    coverage, warnings, model = coverage_of(frame["text"].dropna().map(str).tolist(), model)
     counter, why_not = token_counter(model)
     result = analyze_frame(frame, count_tokens=counter)
+    result["coverage"] = coverage
+    result["warnings"] = warnings
     if as_json:
         _print_json(result)
         return
     from loraforge.cli import views
 
     views.analysis(console, str(file), result)
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     if why_not:
         console.print(f"[yellow]{why_not}[/yellow]")
 
@@ -421,19 +428,6 @@ def _why_precision(config, metrics: dict) -> str:
             return ": this CPU has no native bf16 (AVX-512 BF16 or AMX)"
         return ": `auto` keeps fp32 on this device"
     return ""
-
-
-@app.command("models")
-def models() -> None:
-    """The base-model catalog (any Hugging Face id or local folder works too)."""
-    from rich.table import Table
-
-    from loraforge.models.catalog import CATALOG
-
-    table = Table("name", "language", "source", "description")
-    for entry in CATALOG.values():
-        table.add_row(entry.name, entry.language, entry.source, entry.description)
-    console.print(table)
 
 
 def _db_url() -> str:
@@ -1036,3 +1030,7 @@ app.add_typer(tokens_app, name="tokens")
 from loraforge.cli.db import db_app  # noqa: E402
 
 app.add_typer(db_app, name="db")
+
+from loraforge.cli.models import models_app  # noqa: E402
+
+app.add_typer(models_app, name="models")

@@ -25,20 +25,23 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def _language_line(language: dict, coverage: dict | None) -> str:
+    line = f"  language {escape(language['words'])}"
+    if coverage:
+        line += (
+            f"; {escape(coverage['base_model'])} reads {1 - coverage['unread_share']:.1%} "
+            "of the text"
+        )
+    return line
+
+
 def validation(console: Console, report: ValidationReport) -> None:
     if report.ok:
         classes = ", ".join(f"{k} {v}" for k, v in report.label_counts.items())
         console.print(f"[green]✓[/green] {report.source}: {report.rows} rows; {classes}")
         console.print(f"  version {report.version}")
         if report.language:
-            line = f"  language {escape(report.language['words'])}"
-            if report.coverage:
-                shown = report.coverage
-                line += (
-                    f"; {escape(shown['base_model'])} reads "
-                    f"{1 - shown['unread_share']:.1%} of the text"
-                )
-            console.print(line, highlight=False)
+            console.print(_language_line(report.language, report.coverage), highlight=False)
     else:
         console.print(f"[red]✗[/red] {report.source}: cannot be used for training")
     for error in report.errors:
@@ -49,6 +52,8 @@ def validation(console: Console, report: ValidationReport) -> None:
 
 def analysis(console: Console, source: str, result: dict[str, Any]) -> None:
     console.print(f"[bold]{source}[/bold]: {result['rows']} rows, version {fmt(result['version'])}")
+    if result.get("language"):
+        console.print(_language_line(result["language"], result.get("coverage")), highlight=False)
     labels = Table("label", "rows", "share", title="labels", title_justify="left")
     for label, entry in result["labels"].items():
         labels.add_row(label, str(entry["count"]), f"{entry['share']:.1%}")

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from loraforge.data.language import detect_languages
 from loraforge.data.validation import TokenCounter
 from loraforge.data.versioning import dataset_version
 
@@ -39,7 +40,11 @@ def analyze_frame(
         },
         "chars": length_stats(usable["text"].map(len)) if total else None,
         "tokens": None,
+        # Dominant language(s) and their shares, on a sample (data.language).
+        "language": None,
     }
+    language = detect_languages(usable["text"].map(str).tolist())
+    result["language"] = {**language.to_dict(), "words": language.words()}
     if count_tokens is not None and total:
         result["tokens"] = length_stats(count_tokens(list(usable["text"])))
     return result

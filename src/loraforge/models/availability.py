@@ -20,10 +20,16 @@ HUB_CHECK_SECONDS = 3.0
 CATALOG_HINT = "Catalog names (`loraforge models`)"
 # The loader's words (models.loading.ensure_loadable), so both places read the same.
 UNREACHABLE = "is not in the local Hugging Face cache and the hub cannot be reached"
-FETCH_HINT = (
-    "download it once on a machine with network access into the Hugging Face cache "
-    "(HF_HOME) this machine uses, or give a local folder saved with save_pretrained()"
-)
+
+
+def fetch_hint(name: str) -> str:
+    """How to get a hub model onto a machine that cannot download it; the loader
+    (models.loading) says the same."""
+    return (
+        f"run `loraforge models pull {name}` on a machine with network access and copy its "
+        "Hugging Face cache (HF_HOME) to the HF_HOME this machine uses, or pull it with "
+        "`--to DIR` and give that local folder as model.base_model"
+    )
 
 
 def _refuse(message: str, hint: str) -> ConfigError:
@@ -116,7 +122,13 @@ def check_base_model(name: str) -> ResolvedModel:
     """The resolved model, or a ConfigError (``field`` = ``model.base_model``) that says what
     is wrong and how to fix it: a misspelt catalog name, a folder that is not there, a hub
     id the hub does not know, or one that is not cached while the hub cannot be reached."""
-    if name in CATALOG or os.path.isdir(os.path.expanduser(name)):
+    entry = CATALOG.get(name)
+    if entry is not None:
+        resolved = _resolve(name)
+        if resolved.is_local or in_local_cache(resolved.path_or_id):
+            return resolved
+        return _reachable_or_refused(name, resolved)
+    if os.path.isdir(os.path.expanduser(name)):
         return _resolve(name)  # a folder without config.json is refused there
     catalog = f"{CATALOG_HINT}: {', '.join(CATALOG)}."
     if _looks_like_a_path(name):
@@ -149,7 +161,8 @@ def check_base_model(name: str) -> ResolvedModel:
         meant = (
             f"There is no model {name!r} on the Hugging Face hub either."
             if known is False
-            else f"If you meant the Hugging Face model {name!r}, it {UNREACHABLE}: {FETCH_HINT}."
+            else f"If you meant the Hugging Face model {name!r}, it {UNREACHABLE}: "
+            f"{fetch_hint(name)}."
         )
         raise _refuse(
             f"base model {name!r} is not in the catalog: did you mean `{close}`?",
@@ -161,12 +174,32 @@ def check_base_model(name: str) -> ResolvedModel:
             "Check the id (it looks like `org/name`; a private one needs `hf auth login`), "
             f"or use a catalog name. {catalog}",
         )
-    where = (
+    raise _not_here(name, offline)
+
+
+def _where(offline: bool) -> str:
+    return (
         "the hub is switched off here (HF_HUB_OFFLINE=1)"
         if offline
         else "the hub cannot be reached"
     )
-    raise _refuse(
-        f"base model {name!r} is not in the local Hugging Face cache and {where}",
-        f"To use it, {FETCH_HINT}; or use a catalog model such as the bundled minilm-l6. {catalog}",
+
+
+def _not_here(name: str, offline: bool, *, source: str | None = None) -> ConfigError:
+    what = f"base model {name!r}" + (f" (Hugging Face {source})" if source else "")
+    return _refuse(
+        f"{what} is not in the local Hugging Face cache and {_where(offline)}",
+        f"To use it, {fetch_hint(name)}; or use a catalog model that is available offline "
+        "(`loraforge models` says which; the bundled minilm-l6 always is). "
+        "loraforge never falls back to another model by itself.",
     )
+
+
+def _reachable_or_refused(name: str, resolved: ResolvedModel) -> ResolvedModel:
+    """A catalog model that must come from the hub: fine when the hub can be reached (the
+    loader downloads it), refused at once, saying so, when it cannot."""
+    offline = _offline()
+    if not offline and hub_has_model(resolved.path_or_id) is not None:
+        return resolved  # the hub answered; the loader fetches it (a False is a bad catalog)
+    source = resolved.path_or_id if resolved.path_or_id != name else None
+    raise _not_here(name, offline, source=source)

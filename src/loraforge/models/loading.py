@@ -65,11 +65,13 @@ def ensure_loadable(resolved: ResolvedModel) -> None:
     """Fail in seconds, not after a minute of retries, when a hub model cannot be fetched."""
     if resolved.is_local or _cached(resolved) or _hub_reachable():
         return
+    from loraforge.models.availability import fetch_hint
+
     raise ConfigError(
         f"base model {resolved.name!r} is not in the local Hugging Face cache and the hub "
         "cannot be reached",
-        hint="Use the bundled minilm-l6, a local folder saved with save_pretrained(), "
-        "or fetch the model once on a machine with network access.",
+        hint=f"To use it, {fetch_hint(resolved.name)}; or use the bundled minilm-l6.",
+        field="model.base_model",
     )
 
 

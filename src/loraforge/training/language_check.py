@@ -21,13 +21,12 @@ from loraforge.data.coverage import REFUSE_SHARE, WARN_SHARE, Coverage, tokenize
 from loraforge.data.language import LanguageReport, detect_languages, language_name
 from loraforge.errors import ConfigError, LoraforgeError
 from loraforge.models.catalog import (
+    AUTO,
     ResolvedModel,
     default_for_language,
     models_for_language,
     resolve_base_model,
 )
-
-AUTO = "auto"
 
 
 @dataclass(frozen=True)
@@ -52,12 +51,19 @@ def tokenizer_folder(resolved: ResolvedModel) -> Path | None:
     """A folder holding the model's tokenizer files on this machine, or None."""
     if resolved.is_local:
         return Path(resolved.path_or_id)
-    try:
-        from huggingface_hub import snapshot_download
+    from huggingface_hub import try_to_load_from_cache
 
-        return Path(snapshot_download(resolved.path_or_id, local_files_only=True))
-    except Exception:  # not cached: the availability check says so, in its words
-        return None
+    # The cached snapshot's folder, found by a file in it: snapshot_download(...,
+    # local_files_only=True) refuses a snapshot that holds only some of the repository's
+    # files, which is what `models pull` leaves (no pickles, no other formats).
+    for name in ("tokenizer.json", "tokenizer_config.json", "config.json"):
+        try:
+            hit = try_to_load_from_cache(resolved.path_or_id, name)
+        except ValueError:  # not a hub id (HFValidationError is one)
+            return None
+        if isinstance(hit, str):
+            return Path(hit).parent
+    return None  # not cached: the availability check says so, in its words
 
 
 def _fitting(language: str | None, but_not: str) -> list[str]:
@@ -105,20 +111,40 @@ def check_language(
     )
 
 
+def coverage_of(texts: Sequence[str], base_model: str) -> tuple[dict | None, list[str], str]:
+    """For a report on the data (``data validate``, ``data analyze``): the coverage of
+    ``base_model`` (auto: the language's model) as a dict, its warnings, and the model
+    checked. Never a refusal: the data is fine, the model may not be."""
+    try:
+        found = check_language(texts, base_model, allow_low_coverage=True)
+    except LoraforgeError as error:  # a base model that cannot be named or found
+        chosen = (
+            default_for_language(detect_languages(texts).dominant).name
+            if base_model == AUTO
+            else base_model
+        )
+        return None, [f"tokenizer coverage not checked: {error.message}"], chosen
+    coverage = found.coverage
+    if coverage is None:
+        return (
+            None,
+            [
+                *found.warnings,
+                f"tokenizer coverage not checked: {found.base_model} is not on this machine "
+                f"yet (`loraforge models pull {found.base_model}` fetches it)",
+            ],
+            found.base_model,
+        )
+    return {"base_model": found.base_model, **coverage.to_dict()}, found.warnings, found.base_model
+
+
 def coverage_for_report(report: Any, path: Path, columns: Any, base_model: str) -> None:
-    """``data validate``: the coverage of ``base_model`` (auto: the language's) into a
-    validation report, its warnings among the report's (never a refusal: the data is
-    fine, the model may not be)."""
+    """``data validate``: the coverage of ``base_model`` into a validation report, its
+    warnings among the report's."""
     from loraforge.data.loading import read_table, select_columns
 
     frame = select_columns(read_table(path), columns, source=str(path))
-    try:
-        found = check_language(
-            frame["text"].map(str).tolist(), base_model, allow_low_coverage=True
-        )
-    except LoraforgeError as error:  # a base model that cannot be named or found
-        report.warnings.append(f"tokenizer coverage not checked: {error.message}")
-        return
-    if found.coverage is not None:
-        report.coverage = {"base_model": found.base_model, **found.coverage.to_dict()}
-    report.warnings.extend(found.warnings)
+    coverage, warnings, _ = coverage_of(frame["text"].map(str).tolist(), base_model)
+    if coverage is not None:
+        report.coverage = coverage
+    report.warnings.extend(warnings)

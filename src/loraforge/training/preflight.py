@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 
 from loraforge.config import TrainConfig
 from loraforge.data.files import check_readable
+from loraforge.errors import ConfigError
 from loraforge.models.availability import check_base_model
 
 if TYPE_CHECKING:
     from loraforge.training.language_check import LanguageCheck
 
-AUTO = "auto"  # model.base_model: the catalog model for the data's language
+from loraforge.models.catalog import AUTO
 
 FILE_HINT = "Check the path; a relative one starts from the working directory."
 
@@ -54,6 +55,15 @@ def check_run(config: TrainConfig) -> tuple[TrainConfig, LanguageCheck]:
         allow_low_coverage=config.model.allow_low_coverage,
     )
     if found.chosen_automatically:
-        check_base_model(found.base_model)
+        try:
+            check_base_model(found.base_model)
+        except ConfigError as error:
+            # Said as such: the user never named this model, and nothing falls back to an
+            # English one that cannot read the data.
+            error.message = (
+                f"model.base_model: auto chose {found.base_model} for this data "
+                f"({found.language.words()}), but {error.message}"
+            )
+            raise
     chosen = config.model.model_copy(update={"base_model": found.base_model})
     return config.model_copy(update={"model": chosen}), found

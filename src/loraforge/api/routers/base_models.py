@@ -1,4 +1,4 @@
-"""The base-model catalog, for pickers: name, language, description."""
+"""The base-model catalog, for pickers: name, languages, description, offline or not."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from loraforge.api.deps import CurrentUser
 from loraforge.api.errors import error_responses
 from loraforge.api.schemas import CatalogModelPublic, CatalogPublic
-from loraforge.models.catalog import CATALOG
+from loraforge.models.catalog import catalog_listing
 
 router = APIRouter(tags=["base models"])
 
@@ -19,17 +19,8 @@ router = APIRouter(tags=["base models"])
     responses=error_responses(401),
 )
 async def list_base_models(_user: CurrentUser) -> CatalogPublic:
-    """Names usable as `model.base_model` in a training config, with their language.
+    """Names usable as `model.base_model` in a training config, with their languages and
+    whether the server can load each without the network.
     Any Hugging Face id or local folder works too. (Registered, fine-tuned models are
     under /models.)"""
-    return CatalogPublic(
-        data=[
-            CatalogModelPublic(
-                name=entry.name,
-                language=entry.language,
-                description=entry.description,
-                bundled=entry.source == "bundled",
-            )
-            for entry in CATALOG.values()
-        ]
-    )
+    return CatalogPublic(data=[CatalogModelPublic(**row) for row in catalog_listing()])

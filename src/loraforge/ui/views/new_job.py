@@ -329,7 +329,12 @@ with cols[1]:
     fitting = [m for m in catalog if spoken in (m.get("languages") or [m["language"]])]
     ordered = fitting + [m for m in catalog if m not in fitting]
     names = [AUTO_MODEL] + [m["name"] for m in ordered] + [OTHER_MODEL]
-    described = {m["name"]: f"{m['name']} ({m['language']})" for m in catalog}
+    described = {
+        m["name"]: f"{m['name']} ({m['language']}"
+        + ("" if m.get("available_offline", True) else ", downloaded on first use")
+        + ")"
+        for m in catalog
+    }
     described[AUTO_MODEL] = "auto: the catalog model for the data's language"
     model_again = again("model.base_model", None)
     picked = st.selectbox(
@@ -339,7 +344,9 @@ with cols[1]:
         if model_again
         else 0,
         format_func=lambda n: described.get(n, n),
-        help="The catalog; the bundled model works offline, the others need the Hugging Face hub once.",
+        help="The catalog, the models that read this data's language first. One marked "
+        "'downloaded on first use' is not on the server yet: it needs the Hugging Face hub "
+        "once (or `loraforge models pull NAME` there).",
     )
     if picked == OTHER_MODEL:
         base_model = st.text_input(
